@@ -1,0 +1,103 @@
+// Package app composes the vault's adapters into a running process: one
+// Lambda function in AWS, or the local server. Each function asks only for
+// what it uses, so a function that never decrypts never builds a keyring.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/store"
+	"github.com/cardvault/vault/shared/vault"
+	"github.com/cardvault/vault/shared/wire"
+)
+
+// Components are the adapters of one process.
+type Components struct {
+	Logger    *slog.Logger
+	Store     *store.Store
+	VaultKeys *wire.VaultKeys
+	Clients   wire.RegistrySource
+	Audit     audit.Sink
+	Now       func() time.Time
+	// KeyOptions tune the merchant key cache.
+	KeyOptions envelope.Options
+	// Ready, if set, is checked by GET /v1/health. In AWS a function that
+	// finished its cold start is ready, so it is left nil there: the health
+	// route needs no permission beyond what its function already has.
+	Ready func(context.Context) error
+
+	// newKeyring builds the keyring on first use; nil where the process
+	// must not decrypt.
+	newKeyring func() (envelope.Keyring, error)
+	keysOnce   sync.Once
+	keys       *envelope.Manager
+	keysErr    error
+}
+
+// NewLogger is the vault's structured logger: JSON lines on stderr.
+func NewLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// UseKeyring sets how the keyring is built, on first use. Processes that
+// must not decrypt never call it.
+func (c *Components) UseKeyring(build func() (envelope.Keyring, error)) {
+	c.newKeyring = build
+}
+
+// Opener opens client requests against the vault's keys and registry.
+func (c *Components) Opener() *wire.Opener {
+	return &wire.Opener{Keys: c.VaultKeys, Clients: c.Clients, Now: c.Now}
+}
+
+// Deps are the httpapi dependencies.
+func (c *Components) Deps() httpapi.Deps {
+	return httpapi.Deps{Opener: c.Opener(), Audit: c.Audit, Logger: c.Logger, Now: c.Now}
+}
+
+// KeyManager is the merchant key manager, built on first use.
+func (c *Components) KeyManager() (*envelope.Manager, error) {
+	c.keysOnce.Do(func() {
+		if c.newKeyring == nil {
+			c.keysErr = errNoKeyring
+			return
+		}
+		kr, err := c.newKeyring()
+		if err != nil {
+			c.keysErr = err
+			return
+		}
+		opts := c.KeyOptions
+		opts.Now = c.Now
+		c.keys = envelope.NewManager(kr, c.Store, opts)
+	})
+	return c.keys, c.keysErr
+}
+
+// CardVault builds the operations that need keys.
+func (c *Components) CardVault() (*vault.CardVault, error) {
+	km, err := c.KeyManager()
+	if err != nil {
+		return nil, err
+	}
+	return vault.NewCardVault(c.Store, c.Store, km, c.Now), nil
+}
+
+// MaskedViews builds get_masked, which needs no keys.
+func (c *Components) MaskedViews() *vault.MaskedViews {
+	return vault.NewMaskedViews(c.Store, c.Store, c.Now)
+}
+
+
+type constError string
+
+func (e constError) Error() string { return string(e) }
+
+const errNoKeyring = constError("app: this process has no keyring")

@@ -1,0 +1,145 @@
+package envelope
+
+import (
+	"container/list"
+	"sync"
+	"time"
+)
+
+// keyCache holds unwrapped merchant keys, bounded by age and count.
+// Evicted keys are wiped. It is the reason the vault makes about one
+// keyring call per merchant, key version and container per TTL, instead
+// of one per record.
+type keyCache struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	max     int
+	now     func() time.Time
+	order   *list.List // front: most recently used
+	entries map[cacheKey]*list.Element
+}
+
+type cacheKey struct {
+	merchantID string
+	version    uint32
+}
+
+type cacheEntry struct {
+	key     cacheKey
+	keys    *MerchantKeys
+	expires time.Time
+}
+
+func newKeyCache(ttl time.Duration, max int, now func() time.Time) *keyCache {
+	return &keyCache{ttl: ttl, max: max, now: now, order: list.New(), entries: make(map[cacheKey]*list.Element)}
+}
+
+func (c *keyCache) get(k cacheKey) (*MerchantKeys, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[k]
+	if !ok {
+		return nil, false
+	}
+	e := el.Value.(*cacheEntry)
+	if !c.now().Before(e.expires) {
+		c.removeLocked(el)
+		return nil, false
+	}
+	c.order.MoveToFront(el)
+	return e.keys, true
+}
+
+func (c *keyCache) put(k cacheKey, keys *MerchantKeys) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[k]; ok {
+		c.removeLocked(el)
+	}
+	c.entries[k] = c.order.PushFront(&cacheEntry{key: k, keys: keys, expires: c.now().Add(c.ttl)})
+	for c.order.Len() > c.max {
+		c.removeLocked(c.order.Back())
+	}
+}
+
+// forget drops every cached version of a merchant (after shredding).
+func (c *keyCache) forget(merchantID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, el := range c.entries {
+		if k.merchantID == merchantID {
+			c.removeLocked(el)
+		}
+	}
+}
+
+func (c *keyCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}
+
+// removeLocked evicts one entry and wipes its raw key bytes. Callers that
+// still hold the MerchantKeys keep working: they use only the AEAD and
+// HMAC states built from the bytes, never the bytes themselves.
+func (c *keyCache) removeLocked(el *list.Element) {
+	e := el.Value.(*cacheEntry)
+	c.order.Remove(el)
+	delete(c.entries, e.key)
+	e.keys.wipe()
+}
+
+// primaryCache remembers each merchant's primary version for a short
+// time, so that finding the primary costs no storage read on the hot path
+// and a rotation reaches this container within the TTL.
+type primaryCache struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	max     int
+	now     func() time.Time
+	entries map[string]primaryEntry
+}
+
+type primaryEntry struct {
+	version uint32
+	expires time.Time
+}
+
+func newPrimaryCache(ttl time.Duration, max int, now func() time.Time) *primaryCache {
+	return &primaryCache{ttl: ttl, max: max, now: now, entries: make(map[string]primaryEntry)}
+}
+
+func (c *primaryCache) get(merchantID string) (uint32, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[merchantID]
+	if !ok || !c.now().Before(e.expires) {
+		return 0, false
+	}
+	return e.version, true
+}
+
+func (c *primaryCache) put(merchantID string, version uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		// Drop expired entries first; if the map is still full, drop all:
+		// the pointers are cheap to read again.
+		now := c.now()
+		for m, e := range c.entries {
+			if !now.Before(e.expires) {
+				delete(c.entries, m)
+			}
+		}
+		if len(c.entries) >= c.max {
+			clear(c.entries)
+		}
+	}
+	c.entries[merchantID] = primaryEntry{version: version, expires: c.now().Add(c.ttl)}
+}
+
+func (c *primaryCache) forget(merchantID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, merchantID)
+}

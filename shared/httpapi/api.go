@@ -1,0 +1,322 @@
+// Package httpapi turns API Gateway HTTP API (payload v2) events into the
+// vault's operations and their results back into responses. Lambda and
+// the local server share it: the local server builds the same events.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/vaulterr"
+	"github.com/cardvault/vault/shared/wire"
+)
+
+// MaxBodyBytes is the contract's body limit.
+const MaxBodyBytes = 64 << 10
+
+// Deps are what every route set needs.
+type Deps struct {
+	Opener *wire.Opener
+	Audit  audit.Sink
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// API serves a set of routes.
+type API struct {
+	deps   Deps
+	routes []Route
+	byKey  map[string]int
+}
+
+// New builds an API over the given route sets.
+func New(deps Deps, sets ...[]Route) *API {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	a := &API{deps: deps, byKey: make(map[string]int)}
+	for _, set := range sets {
+		for _, r := range set {
+			a.byKey[r.Key()] = len(a.routes)
+			a.routes = append(a.routes, r)
+		}
+	}
+	return a
+}
+
+// Routes lists the routes served, for the local server and tests.
+func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
+
+// Match finds the route for a method and raw path, as API Gateway would,
+// and returns its route key and path parameters (unescaped).
+func (a *API) Match(method, rawPath string) (string, map[string]string, bool) {
+	for _, r := range a.routes {
+		if params, ok := r.match(method, rawPath); ok {
+			for k, v := range params {
+				u, err := url.PathUnescape(v)
+				if err != nil {
+					return "", nil, false
+				}
+				params[k] = u
+			}
+			return r.Key(), params, true
+		}
+	}
+	return "", nil, false
+}
+
+// Handle is the Lambda handler.
+func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := a.deps.Now()
+	requestID := ev.RequestContext.RequestID
+	if requestID == "" {
+		requestID = newID()
+	}
+	route, params, found := a.route(&ev)
+	e := audit.Event{
+		ID:        newID(),
+		Time:      start.UTC(),
+		Action:    "unknown_route",
+		RequestID: requestID,
+		SourceIP:  ev.RequestContext.HTTP.SourceIP,
+		UserAgent: truncate(ev.RequestContext.HTTP.UserAgent, 256),
+	}
+	var (
+		reply Reply
+		err   error
+	)
+	if found {
+		e.Action = route.action()
+		e.Token = params["token"]
+		e.Secret = params["name"]
+		e.Merchant = params["merchant_id"]
+		reply, err = a.serve(ctx, route, &ev, params, &e)
+	} else {
+		err = vaulterr.New(vaulterr.NotFound, "no such route")
+	}
+
+	e.DurationMS = time.Since(start).Milliseconds()
+	if err == nil {
+		e.Outcome = audit.Allowed
+		if reply.Trace.Token != "" {
+			e.Token = reply.Trace.Token
+		}
+		e.KeyVersion = reply.Trace.KeyVersion
+		e.KMSRequestIDs = reply.Trace.KMSRequestIDs
+	} else {
+		ve := vaulterr.As(err)
+		e.Code = string(ve.Code)
+		e.Outcome = audit.Refused
+		if ve.Code.Status() >= 500 {
+			e.Outcome = audit.Failed
+		}
+	}
+	if auditErr := a.deps.Audit.Record(ctx, e); auditErr != nil {
+		a.deps.Logger.ErrorContext(ctx, "audit event not recorded", "request_id", requestID, "action", e.Action, "err", auditErr)
+		// Data must not leave the vault unaudited: a reveal whose event
+		// cannot be kept is failed rather than answered.
+		if err == nil && reply.JOSE != "" {
+			err = vaulterr.Wrap(vaulterr.Unavailable, "audit trail unavailable", auditErr)
+		}
+	}
+	resp := a.respond(reply, err, requestID)
+	a.log(ctx, e, resp.StatusCode, err)
+	return resp, nil
+}
+
+func (a *API) route(ev *events.APIGatewayV2HTTPRequest) (Route, map[string]string, bool) {
+	if i, ok := a.byKey[ev.RouteKey]; ok {
+		return a.routes[i], ev.PathParameters, true
+	}
+	key, params, ok := a.Match(ev.RequestContext.HTTP.Method, ev.RawPath)
+	if !ok {
+		return Route{}, nil, false
+	}
+	return a.routes[a.byKey[key]], params, true
+}
+
+func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTTPRequest, params map[string]string, e *audit.Event) (Reply, error) {
+	body, err := requestBody(ev)
+	if err != nil {
+		return Reply{}, err
+	}
+	req := &Request{Event: ev, Params: params}
+	want := wire.Expect{Op: route.Op, MerchantID: params["merchant_id"], Token: params["token"], Name: params["name"]}
+	switch route.Body {
+	case JOSEBody:
+		if !isJOSE(header(ev.Headers, "content-type")) {
+			return Reply{}, vaulterr.New(vaulterr.UnsupportedMediaType, "this route takes a JWE body (Content-Type: application/jose)")
+		}
+		if len(body) == 0 {
+			return Reply{}, vaulterr.New(vaulterr.Unauthenticated, "no credential: the body must be a JWE")
+		}
+		req.Auth, err = a.deps.Opener.OpenJWE(strings.TrimSpace(string(body)), want)
+	case Bearer:
+		if len(body) != 0 {
+			return Reply{}, vaulterr.New(vaulterr.Malformed, "this route takes no body")
+		}
+		token, ok := bearer(header(ev.Headers, "authorization"))
+		if !ok {
+			return Reply{}, vaulterr.New(vaulterr.Unauthenticated, "no credential: send Authorization: Bearer <JWS>")
+		}
+		req.Auth, err = a.deps.Opener.OpenBearer(token, want)
+	}
+	if req.Auth != nil {
+		e.ClientID = req.Auth.Client.ID
+		e.Merchant = req.Auth.MerchantID
+		e.JTI = req.Auth.JTI
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	return route.Handle(ctx, req)
+}
+
+func requestBody(ev *events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	if len(ev.Body) > 2*MaxBodyBytes {
+		return nil, vaulterr.New(vaulterr.PayloadTooLarge, "body over 64 KiB")
+	}
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
+			return nil, vaulterr.New(vaulterr.Malformed, "body is not valid base64")
+		}
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, vaulterr.New(vaulterr.PayloadTooLarge, "body over 64 KiB")
+	}
+	return body, nil
+}
+
+func isJOSE(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/jose"
+}
+
+func bearer(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	token := strings.TrimSpace(h[len(prefix):])
+	return token, token != ""
+}
+
+// header looks a header up case-insensitively (API Gateway lowercases
+// names, other callers may not).
+func header(h map[string]string, name string) string {
+	if v, ok := h[name]; ok {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+func (a *API) respond(reply Reply, err error, requestID string) events.APIGatewayV2HTTPResponse {
+	headers := map[string]string{
+		"cache-control":          "no-store",
+		"x-content-type-options": "nosniff",
+		"x-request-id":           requestID,
+	}
+	if err != nil {
+		ve := vaulterr.As(err)
+		status := ve.Code.Status()
+		if ve.Code == vaulterr.Unavailable || ve.Code == vaulterr.RateLimited {
+			headers["retry-after"] = "1"
+		}
+		message := ve.Message
+		if ve.Code == vaulterr.Internal {
+			message = "internal error"
+		}
+		b, _ := json.Marshal(errorBody{Error: errorDetail{Code: string(ve.Code), Message: message, RequestID: requestID}})
+		headers["content-type"] = "application/json"
+		return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers, Body: string(b)}
+	}
+	switch {
+	case reply.JOSE != "":
+		headers["content-type"] = "application/jose"
+		return events.APIGatewayV2HTTPResponse{StatusCode: reply.Status, Headers: headers, Body: reply.JOSE}
+	case reply.JSON != nil:
+		b, mErr := json.Marshal(reply.JSON)
+		if mErr != nil {
+			return a.respond(Reply{}, mErr, requestID)
+		}
+		headers["content-type"] = "application/json"
+		return events.APIGatewayV2HTTPResponse{StatusCode: reply.Status, Headers: headers, Body: string(b)}
+	default:
+		return events.APIGatewayV2HTTPResponse{StatusCode: reply.Status, Headers: headers}
+	}
+}
+
+// log writes one line per request. It names the request, never its
+// content; causes of server-side failures are logged for operators (every
+// error the vault builds is free of sensitive data by construction).
+func (a *API) log(ctx context.Context, e audit.Event, status int, err error) {
+	attrs := []slog.Attr{
+		slog.String("request_id", e.RequestID),
+		slog.String("action", e.Action),
+		slog.Int("status", status),
+		slog.Int64("duration_ms", e.DurationMS),
+	}
+	if e.ClientID != "" {
+		attrs = append(attrs, slog.String("client_id", e.ClientID))
+	}
+	if e.Merchant != "" {
+		attrs = append(attrs, slog.String("merchant_id", e.Merchant))
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		attrs = append(attrs, slog.String("code", e.Code))
+		if status >= 500 {
+			level = slog.LevelError
+			var ve *vaulterr.Error
+			if !errors.As(err, &ve) || ve.Cause != nil {
+				attrs = append(attrs, slog.String("err", err.Error()))
+			}
+		}
+	}
+	a.deps.Logger.LogAttrs(ctx, level, "request", attrs...)
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,141 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cardvault/vault/shared/card"
+	"github.com/cardvault/vault/shared/secret"
+	"github.com/cardvault/vault/shared/vault"
+	"github.com/cardvault/vault/shared/vaulterr"
+	"github.com/cardvault/vault/shared/wire"
+)
+
+// VaultCardRoutes are the routes of the vault-card function.
+func VaultCardRoutes(v *vault.CardVault) []Route {
+	return []Route{{
+		Method: http.MethodPost, Path: "/v1/cards", Op: wire.OpVaultCard, Body: JOSEBody,
+		Handle: func(ctx context.Context, r *Request) (Reply, error) {
+			in, err := decodeVaultCard(r)
+			if err != nil {
+				return Reply{}, err
+			}
+			view, trace, err := v.VaultCard(ctx, in)
+			if err != nil {
+				return Reply{Trace: trace}, err
+			}
+			status := http.StatusCreated
+			if view.Duplicate {
+				status = http.StatusOK
+			}
+			return Reply{Status: status, JSON: cardJSON(view, true), Trace: trace}, nil
+		},
+	}}
+}
+
+// MaskedRoutes are the routes of the get-masked function.
+func MaskedRoutes(m *vault.MaskedViews) []Route {
+	return []Route{{
+		Method: http.MethodGet, Path: "/v1/cards/{token}", Op: wire.OpGetMasked, Body: Bearer,
+		Handle: func(ctx context.Context, r *Request) (Reply, error) {
+			view, trace, err := m.GetMasked(ctx, r.Caller(), r.Params["token"])
+			if err != nil {
+				return Reply{Trace: trace}, err
+			}
+			return Reply{Status: http.StatusOK, JSON: cardJSON(view, false), Trace: trace}, nil
+		},
+	}}
+}
+
+// vaultCardClaims are the op-specific claims of vault_card. Pointers tell
+// a missing member from a zero one.
+type vaultCardClaims struct {
+	CustomerID *string         `json:"customer_id"`
+	TTLSeconds *int64          `json:"ttl_seconds"`
+	Card       json.RawMessage `json:"card"`
+}
+
+type cardClaim struct {
+	Number     *string `json:"number"`
+	ExpMonth   *int    `json:"exp_month"`
+	ExpYear    *int    `json:"exp_year"`
+	HolderName *string `json:"holder_name"`
+}
+
+func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
+	var claims vaultCardClaims
+	if err := r.Auth.Decode(&claims); err != nil {
+		return vault.VaultCardInput{}, err
+	}
+	if len(claims.Card) == 0 || claims.Card[0] != '{' {
+		return vault.VaultCardInput{}, vaulterr.New(vaulterr.Malformed, "claim card must be an object")
+	}
+	// A verification code is refused whatever else is wrong with the
+	// request: it must never be processed, let alone stored.
+	if card.FindCVC(claims.Card) {
+		return vault.VaultCardInput{}, vaulterr.New(vaulterr.CVCNotAccepted, "card verification codes are never accepted")
+	}
+	var c cardClaim
+	if err := json.Unmarshal(claims.Card, &c); err != nil {
+		return vault.VaultCardInput{}, vaulterr.New(vaulterr.Malformed, "claim card has an ill-typed member")
+	}
+	if c.Number == nil || c.ExpMonth == nil || c.ExpYear == nil {
+		return vault.VaultCardInput{}, vaulterr.New(vaulterr.Malformed, "claim card needs number, exp_month and exp_year")
+	}
+	in := vault.VaultCardInput{
+		Caller: r.Caller(),
+		Card: vault.CardInput{
+			Number:   secret.New(*c.Number),
+			ExpMonth: *c.ExpMonth,
+			ExpYear:  *c.ExpYear,
+		},
+	}
+	if c.HolderName != nil {
+		in.Card.HolderName = secret.New(*c.HolderName)
+	}
+	if claims.CustomerID != nil {
+		n := utf8.RuneCountInString(*claims.CustomerID)
+		if n < 1 || n > 128 {
+			return vault.VaultCardInput{}, vaulterr.New(vaulterr.InvalidCard, "customer_id must be 1 to 128 characters")
+		}
+		in.CustomerID = *claims.CustomerID
+	}
+	if claims.TTLSeconds != nil {
+		ttl := time.Duration(*claims.TTLSeconds) * time.Second
+		if *claims.TTLSeconds < int64(vault.MinCardTTL/time.Second) || *claims.TTLSeconds > int64(vault.MaxCardTTL/time.Second) {
+			return vault.VaultCardInput{}, vaulterr.New(vaulterr.InvalidCard, "ttl_seconds must be between 60 and 315360000")
+		}
+		in.TTL = ttl
+	}
+	return in, nil
+}
+
+// cardResponse is the contract's card JSON.
+type cardResponse struct {
+	Token       string      `json:"token"`
+	MerchantID  string      `json:"merchant_id"`
+	CustomerID  string      `json:"customer_id,omitempty"`
+	Fingerprint string      `json:"fingerprint"`
+	Duplicate   *bool       `json:"duplicate,omitempty"`
+	Masked      card.Masked `json:"masked"`
+	CreatedAt   string      `json:"created_at"`
+}
+
+func cardJSON(v vault.CardView, withDuplicate bool) cardResponse {
+	r := cardResponse{
+		Token:       v.Token,
+		MerchantID:  v.MerchantID,
+		CustomerID:  v.CustomerID,
+		Fingerprint: v.Fingerprint,
+		Masked:      v.Masked,
+		CreatedAt:   v.CreatedAt.UTC().Format(time.RFC3339),
+	}
+	if withDuplicate {
+		d := v.Duplicate
+		r.Duplicate = &d
+	}
+	return r
+}

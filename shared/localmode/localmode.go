@@ -1,0 +1,234 @@
+// Package localmode runs the vault on one machine with embedded defaults:
+// dynalite in place of DynamoDB, a local master key file in place of KMS,
+// files in place of Secrets Manager and an audit file in place of
+// EventBridge. Everything it needs is made on first start under one
+// directory, with owner-only permissions.
+package localmode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/client"
+	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/internal/dynalite"
+	"github.com/cardvault/vault/shared/store"
+	"github.com/cardvault/vault/shared/wire"
+)
+
+// Settings are local mode's knobs; every one has a default.
+type Settings struct {
+	// Addr is where the local server listens (VAULT_ADDR).
+	Addr string
+	// Dir holds keys, data and the audit log (VAULT_LOCAL_DIR).
+	Dir string
+	// DynamoDBEndpoint names a running DynamoDB-compatible server; empty
+	// means start dynalite (VAULT_DYNAMODB_ENDPOINT).
+	DynamoDBEndpoint string
+	// Table is the table name (VAULT_TABLE).
+	Table string
+	// ClientsFile is the client registry (VAULT_CLIENTS_FILE).
+	ClientsFile string
+	// KeyOptions tune the merchant key cache.
+	KeyOptions envelope.Options
+}
+
+// SettingsFromEnv reads the contract's VAULT_* variables.
+func SettingsFromEnv(getenv func(string) string) Settings {
+	s := Settings{
+		Addr:             getenv("VAULT_ADDR"),
+		Dir:              getenv("VAULT_LOCAL_DIR"),
+		DynamoDBEndpoint: getenv("VAULT_DYNAMODB_ENDPOINT"),
+		Table:            getenv("VAULT_TABLE"),
+		ClientsFile:      getenv("VAULT_CLIENTS_FILE"),
+	}
+	return s.withDefaults()
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.Addr == "" {
+		s.Addr = "127.0.0.1:3000"
+	}
+	if s.Dir == "" {
+		s.Dir = ".vault-local"
+	}
+	if s.Table == "" {
+		s.Table = "card-vault"
+	}
+	if s.ClientsFile == "" {
+		s.ClientsFile = filepath.Join(s.Dir, "clients.json")
+	}
+	return s
+}
+
+// File names under Settings.Dir.
+const (
+	MasterKeyFile  = "master.key"
+	VaultJWKSFile  = "vault-jwks.json"
+	DemoClientFile = "demo-client.json"
+	AuditFile      = "audit.jsonl"
+	dynaliteDir    = "dynalite"
+	// DemoClientID is the client made on first start, allowed every
+	// operation for every merchant.
+	DemoClientID = "demo-app"
+)
+
+// allOperations are granted to the demo client.
+var allOperations = []wire.Operation{
+	wire.OpVaultCard, wire.OpGetMasked, wire.OpRevealCard, wire.OpDeleteCard,
+	wire.OpPutSecret, wire.OpGetSecret, wire.OpRevealSecret, wire.OpDeleteSecret,
+	wire.OpRotateKeys, wire.OpGetKeys, wire.OpShredMerchant,
+}
+
+// Env is a running local vault's backends.
+type Env struct {
+	*app.Components
+	Settings  Settings
+	dynalite  *dynalite.Server
+	auditFile *audit.FileSink
+}
+
+// Start prepares the directory, starts dynalite unless an endpoint is
+// given, makes sure the table exists and returns the components.
+func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
+	s = s.withDefaults()
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	keyring, err := envelope.LoadOrCreateLocalKeyring(filepath.Join(s.Dir, MasterKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	vaultKeys, err := loadOrCreateVaultKeys(filepath.Join(s.Dir, VaultJWKSFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureDemoClient(s); err != nil {
+		return nil, err
+	}
+	env := &Env{Settings: s}
+	endpoint := s.DynamoDBEndpoint
+	if endpoint == "" {
+		env.dynalite, err = dynalite.Start(ctx, filepath.Join(s.Dir, dynaliteDir))
+		if err != nil {
+			return nil, err
+		}
+		endpoint = env.dynalite.Endpoint
+	}
+	db := store.NewLocalClient(endpoint)
+	if err := store.EnsureTable(ctx, db, s.Table); err != nil {
+		env.Close()
+		return nil, err
+	}
+	env.auditFile, err = audit.OpenFile(filepath.Join(s.Dir, AuditFile))
+	if err != nil {
+		env.Close()
+		return nil, err
+	}
+	env.Components = &app.Components{
+		Logger:     logger,
+		Store:      store.New(db, s.Table),
+		VaultKeys:  vaultKeys,
+		Clients:    wire.FileRegistry(s.ClientsFile),
+		Audit:      env.auditFile,
+		Now:        time.Now,
+		KeyOptions: s.KeyOptions,
+	}
+	env.UseKeyring(func() (envelope.Keyring, error) { return keyring, nil })
+	return env, nil
+}
+
+// Close stops what Start started.
+func (e *Env) Close() {
+	if e.auditFile != nil {
+		_ = e.auditFile.Close()
+	}
+	if e.dynalite != nil {
+		_ = e.dynalite.Stop()
+	}
+}
+
+// DynamoDBEndpoint is the endpoint in use.
+func (e *Env) DynamoDBEndpoint() string {
+	if e.dynalite != nil {
+		return e.dynalite.Endpoint
+	}
+	return e.Settings.DynamoDBEndpoint
+}
+
+func loadOrCreateVaultKeys(path string) (*wire.VaultKeys, error) {
+	doc, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if doc, err = wire.GenerateVaultKeys(); err != nil {
+			return nil, err
+		}
+		if err := writeNew(path, doc); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	keys, err := wire.ParseVaultKeys(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return keys, nil
+}
+
+// ensureDemoClient makes the demo client's keys and a registry holding it,
+// unless a registry exists already.
+func ensureDemoClient(s Settings) error {
+	if _, err := os.Stat(s.ClientsFile); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	creds, err := client.GenerateCredentials(DemoClientID, "ECDH-ES+A256KW")
+	if err != nil {
+		return err
+	}
+	private, err := creds.MarshalPrivate()
+	if err != nil {
+		return err
+	}
+	ops := make([]string, 0, len(allOperations))
+	for _, op := range allOperations {
+		ops = append(ops, string(op))
+	}
+	entry, err := creds.RegistryEntry([]string{"*"}, ops)
+	if err != nil {
+		return err
+	}
+	credsPath := filepath.Join(s.Dir, DemoClientFile)
+	if err := os.WriteFile(credsPath, private, 0o600); err != nil {
+		return err
+	}
+	if err := os.Chmod(credsPath, 0o600); err != nil {
+		return err
+	}
+	registry := []byte(`{"clients": [` + string(entry) + "]}\n")
+	if _, err := wire.ParseRegistry(registry); err != nil {
+		return fmt.Errorf("demo registry: %w", err)
+	}
+	return writeNew(s.ClientsFile, registry)
+}
+
+// writeNew creates path with owner-only permissions; it never overwrites.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
