@@ -3,7 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 GO        ?= go
-FUNCTIONS := vault-card get-masked jwks
+# Every Lambda function: directory name = logical id in template.yaml
+# (VaultCardFunction <-> functions/vault-card).
+FUNCTIONS := vault-card get-masked reveal-card delete-card put-secret reveal-secret secret-metadata jwks
 BUILD_DIR ?= build
 # Lambda build flags: static, no RPC shim (provided.al2023), reproducible.
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
@@ -44,12 +46,15 @@ $(BUILD_DIR)/%/bootstrap: FORCE
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/$*
 
 # SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR.
-build-VaultCardFunction:
-	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/vault-card
-build-GetMaskedFunction:
-	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/get-masked
-build-JwksFunction:
-	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/jwks
+# The logical id is the function's directory name in CamelCase + Function.
+camel = $(subst $(space),,$(foreach w,$(subst -, ,$(1)),$(shell echo $(w) | sed 's/./\U&/')))
+space := $(subst ,, )
+define sam_target
+.PHONY: build-$(call camel,$(1))Function
+build-$(call camel,$(1))Function:
+	$$(LAMBDA_ENV) $$(GO) build $$(LAMBDA_FLAGS) -o $$(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
+endef
+$(foreach f,$(FUNCTIONS),$(eval $(call sam_target,$(f))))
 
 .PHONY: vaultctl
 vaultctl: ## Build the client CLI into bin/vaultctl.

@@ -48,7 +48,8 @@ func RunLambda(name string) {
 // LoadAWS builds the components of one function from its environment:
 //
 //	VAULT_TABLE                 DynamoDB table
-//	VAULT_JWKS_SECRET_ARN       the vault's private JWKS (or VAULT_JWKS_KMS)
+//	VAULT_JWKS_SECRET_ARN       the vault's private JWKS (or VAULT_JWKS_KMS);
+//	                            functions that open JWE bodies or sign only
 //	VAULT_CLIENTS_SECRET_ARN    the client registry (or VAULT_CLIENTS_KMS)
 //	VAULT_KMS_KEY_ARN           the key wrapping merchant keys (functions
 //	                            that need keys only)
@@ -66,13 +67,15 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 	kmsClient := kms.NewFromConfig(cfg)
 	loader := &config.Loader{Getenv: os.Getenv, Secrets: secretsmanager.NewFromConfig(cfg), KMS: kmsClient}
 
-	jwks, err := loader.Secret(ctx, "VAULT_JWKS", false)
-	if err != nil {
-		return nil, err
-	}
-	vaultKeys, err := wire.ParseVaultKeys(jwks.Reveal())
-	if err != nil {
-		return nil, err
+	var vaultKeys *wire.VaultKeys
+	if fn.NeedsVaultJWKS {
+		jwks, err := loader.Secret(ctx, "VAULT_JWKS", false)
+		if err != nil {
+			return nil, err
+		}
+		if vaultKeys, err = wire.ParseVaultKeys(jwks.Reveal()); err != nil {
+			return nil, err
+		}
 	}
 	clientsDoc, err := loader.Secret(ctx, "VAULT_CLIENTS", false)
 	if err != nil {

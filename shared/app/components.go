@@ -81,7 +81,7 @@ func (c *Components) KeyManager() (*envelope.Manager, error) {
 	return c.keys, c.keysErr
 }
 
-// CardVault builds the operations that need keys.
+// CardVault builds the card operations that need keys.
 func (c *Components) CardVault() (*vault.CardVault, error) {
 	km, err := c.KeyManager()
 	if err != nil {
@@ -90,11 +90,14 @@ func (c *Components) CardVault() (*vault.CardVault, error) {
 	return vault.NewCardVault(c.Store, c.Store, km, c.Now), nil
 }
 
-// MaskedViews builds get_masked, which needs no keys.
-func (c *Components) MaskedViews() *vault.MaskedViews {
-	return vault.NewMaskedViews(c.Store, c.Store, c.Now)
+// SecretVault builds the secret operations that need keys.
+func (c *Components) SecretVault() (*vault.SecretVault, error) {
+	km, err := c.KeyManager()
+	if err != nil {
+		return nil, err
+	}
+	return vault.NewSecretVault(c.Store, c.Store, km, c.Now), nil
 }
-
 
 type constError string
 

@@ -4,23 +4,32 @@ import (
 	"fmt"
 
 	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/vault"
 )
 
-// Function is one Lambda function of the vault: what it serves and
-// whether it may hold merchant keys. The SAM template declares one
-// resource per entry, with the IAM permissions that match NeedsKeys.
+// Function is one Lambda function of the vault: what it serves and what
+// it may hold. The SAM template declares one resource per entry, with IAM
+// permissions matching these flags; a test holds the two together.
+//
+// The split follows least privilege: a function that never decrypts a
+// record (get-masked, delete-card, secret-metadata) is given no keyring,
+// and a function that neither opens JWE bodies nor signs responses is
+// given no vault private key.
 type Function struct {
 	Name string
-	// NeedsKeys: the function unwraps merchant keys (kms:Decrypt).
+	// NeedsKeys: the function unwraps merchant keys (kms:Decrypt, and
+	// kms:Encrypt to make a merchant's first key).
 	NeedsKeys bool
-	Routes    func(c *Components) ([]httpapi.Route, error)
+	// NeedsVaultJWKS: the function opens JWE bodies or signs responses
+	// with the vault's private JWKS (or publishes its public half).
+	NeedsVaultJWKS bool
+	Routes         func(c *Components) ([]httpapi.Route, error)
 }
 
-// Functions lists every function of the vault.
+// Functions lists every HTTP function of the vault.
 var Functions = []Function{
 	{
-		Name:      "vault-card",
-		NeedsKeys: true,
+		Name: "vault-card", NeedsKeys: true, NeedsVaultJWKS: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			cv, err := c.CardVault()
 			if err != nil {
@@ -32,11 +41,53 @@ var Functions = []Function{
 	{
 		Name: "get-masked",
 		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return httpapi.MaskedRoutes(c.MaskedViews()), nil
+			return httpapi.MaskedRoutes(vault.NewMaskedViews(c.Store, c.Store, c.Now)), nil
 		},
 	},
 	{
-		Name: "jwks",
+		Name: "reveal-card", NeedsKeys: true, NeedsVaultJWKS: true,
+		Routes: func(c *Components) ([]httpapi.Route, error) {
+			cv, err := c.CardVault()
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.RevealCardRoutes(cv, c.VaultKeys, c.Now), nil
+		},
+	},
+	{
+		Name: "delete-card",
+		Routes: func(c *Components) ([]httpapi.Route, error) {
+			return httpapi.DeleteCardRoutes(vault.NewCardDeleter(c.Store, c.Store, c.Now)), nil
+		},
+	},
+	{
+		Name: "put-secret", NeedsKeys: true, NeedsVaultJWKS: true,
+		Routes: func(c *Components) ([]httpapi.Route, error) {
+			sv, err := c.SecretVault()
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.PutSecretRoutes(sv), nil
+		},
+	},
+	{
+		Name: "reveal-secret", NeedsKeys: true, NeedsVaultJWKS: true,
+		Routes: func(c *Components) ([]httpapi.Route, error) {
+			sv, err := c.SecretVault()
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.RevealSecretRoutes(sv, c.VaultKeys, c.Now), nil
+		},
+	},
+	{
+		Name: "secret-metadata",
+		Routes: func(c *Components) ([]httpapi.Route, error) {
+			return httpapi.SecretMetadataRoutes(vault.NewSecretMetadata(c.Store, c.Store, c.Now)), nil
+		},
+	},
+	{
+		Name: "jwks", NeedsVaultJWKS: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			return httpapi.SystemRoutes(c.VaultKeys.PublicJWKS(), c.Ready), nil
 		},

@@ -3,6 +3,10 @@
 // The event has a fixed set of typed fields rather than a free-form map, so
 // that nothing sensitive can ride along by accident: there is no field that
 // could hold a card number, holder name, secret value, key or raw JOSE.
+// The string fields that do exist hold identifiers; every sink still passes
+// them through redaction (a card number typed into a URL in place of a
+// token is masked to first 4 / last 4) and a length bound before keeping
+// them. docs/audit.md is the schema's reference.
 package audit
 
 import (
@@ -10,18 +14,52 @@ import (
 	"time"
 )
 
+// SchemaVersion is the version of the event schema the sinks write in the
+// "v" member. It changes only when a field changes meaning or is removed;
+// new optional fields keep the version.
+const SchemaVersion = 1
+
 // Outcome tells whether the action was carried out.
 type Outcome string
 
 const (
+	// Allowed: the action was carried out.
 	Allowed Outcome = "allowed"
+	// Refused: the vault declined the request (4xx); nothing changed.
 	Refused Outcome = "refused"
-	Failed  Outcome = "failed"
+	// Failed: the vault could not carry the action out (5xx).
+	Failed Outcome = "failed"
+)
+
+// Actions that are not one of the contract's operations. Requests for an
+// operation use the operation's name (vault_card, reveal_card, ...).
+const (
+	ActionGetJWKS      = "get_jwks"
+	ActionHealth       = "health"
+	ActionUnknownRoute = "unknown_route"
+
+	ActionRotationStarted     = "rotation_started"
+	ActionRotationPage        = "rotation_page"
+	ActionRotationFinished    = "rotation_finished"
+	ActionKeyVersionDestroyed = "key_version_destroyed"
+	ActionMerchantShredded    = "merchant_shredded"
+	ActionRecordsPurged       = "records_purged"
 )
 
 // Event is one audited action: a request (allowed or refused) or a
 // background action of the vault itself.
+//
+// The order of the fields is the order of the JSON members, and the local
+// file's hash chain hashes that encoding: do not reorder fields, and add new
+// ones just before Hash.
 type Event struct {
+	// V is the schema version; sinks fill it in when it is zero.
+	V int `json:"v"`
+	// Seq and Prev chain the local audit file's lines (see FileSink); they
+	// are empty in other sinks.
+	Seq  uint64 `json:"seq,omitempty"`
+	Prev string `json:"prev,omitempty"`
+
 	ID       string    `json:"event_id"`
 	Time     time.Time `json:"time"`
 	Action   string    `json:"action"`
@@ -43,6 +81,10 @@ type Event struct {
 	// identifies a request) and lets a client match its own logs.
 	JTI        string `json:"jti,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
+
+	// Hash is the local file chain's SHA-256 of this line's canonical form
+	// (see FileSink); it is always the last member.
+	Hash string `json:"hash,omitempty"`
 }
 
 // Sink keeps audit events durably.

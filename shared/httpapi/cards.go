@@ -71,7 +71,7 @@ func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
 		return vault.VaultCardInput{}, err
 	}
 	if len(claims.Card) == 0 || claims.Card[0] != '{' {
-		return vault.VaultCardInput{}, vaulterr.New(vaulterr.Malformed, "claim card must be an object")
+		return vault.VaultCardInput{}, malformed("claim card must be an object")
 	}
 	// A verification code is refused whatever else is wrong with the
 	// request: it must never be processed, let alone stored.
@@ -80,10 +80,10 @@ func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
 	}
 	var c cardClaim
 	if err := json.Unmarshal(claims.Card, &c); err != nil {
-		return vault.VaultCardInput{}, vaulterr.New(vaulterr.Malformed, "claim card has an ill-typed member")
+		return vault.VaultCardInput{}, malformed("claim card has an ill-typed member")
 	}
 	if c.Number == nil || c.ExpMonth == nil || c.ExpYear == nil {
-		return vault.VaultCardInput{}, vaulterr.New(vaulterr.Malformed, "claim card needs number, exp_month and exp_year")
+		return vault.VaultCardInput{}, malformed("claim card needs number, exp_month and exp_year")
 	}
 	in := vault.VaultCardInput{
 		Caller: r.Caller(),
@@ -139,3 +139,5 @@ func cardJSON(v vault.CardView, withDuplicate bool) cardResponse {
 	}
 	return r
 }
+
+func malformed(message string) error { return vaulterr.New(vaulterr.Malformed, message) }

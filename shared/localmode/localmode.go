@@ -38,6 +38,9 @@ type Settings struct {
 	ClientsFile string
 	// KeyOptions tune the merchant key cache.
 	KeyOptions envelope.Options
+	// Now is the clock for every component (default time.Now); tests move
+	// it to expire cards.
+	Now func() time.Time
 }
 
 // SettingsFromEnv reads the contract's VAULT_* variables.
@@ -64,6 +67,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.ClientsFile == "" {
 		s.ClientsFile = filepath.Join(s.Dir, "clients.json")
+	}
+	if s.Now == nil {
+		s.Now = time.Now
 	}
 	return s
 }
@@ -134,11 +140,11 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 	}
 	env.Components = &app.Components{
 		Logger:     logger,
-		Store:      store.New(db, s.Table),
+		Store:      store.New(db, s.Table, store.WithClock(s.Now)),
 		VaultKeys:  vaultKeys,
 		Clients:    wire.FileRegistry(s.ClientsFile),
 		Audit:      env.auditFile,
-		Now:        time.Now,
+		Now:        s.Now,
 		KeyOptions: s.KeyOptions,
 	}
 	env.UseKeyring(func() (envelope.Keyring, error) { return keyring, nil })

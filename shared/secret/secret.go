@@ -7,23 +7,37 @@
 package secret
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"reflect"
 )
 
 // Secret wraps a sensitive value of type T. The zero Secret holds T's zero
-// value.
+// value. Secrets cannot be compared with ==: compare revealed values, in
+// constant time where they are secret.
 type Secret[T any] struct {
-	value T
+	// value is a closure over the wrapped value, not the value itself,
+	// because fmt prints the unexported fields of a struct by reflection
+	// without calling their methods, and follows pointers when a verb does
+	// not suit them: a Secret held in an unexported field would print its
+	// value. fmt and other reflection-based printers show a function only
+	// as an address.
+	value func() T
 }
 
 // New wraps v.
-func New[T any](v T) Secret[T] { return Secret[T]{value: v} }
+func New[T any](v T) Secret[T] { return Secret[T]{value: func() T { return v }} }
 
 // Reveal returns the wrapped value. Every call is a place where sensitive
 // data leaves the wrapper; keep them few and obvious.
-func (s Secret[T]) Reveal() T { return s.value }
+func (s Secret[T]) Reveal() T {
+	if s.value == nil {
+		var zero T
+		return zero
+	}
+	return s.value()
+}
 
 func (s Secret[T]) redacted() string {
 	return "*** " + reflect.TypeFor[T]().String() + " ***"
@@ -39,9 +53,11 @@ func (s Secret[T]) GoString() string { return s.redacted() }
 // redacted form.
 func (s Secret[T]) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.redacted())) }
 
-// MarshalJSON implements json.Marshaler.
+// MarshalJSON implements json.Marshaler. The redacted form is encoded as a
+// JSON string because a type's name may itself hold quotes (the field tags
+// of an anonymous struct).
 func (s Secret[T]) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + s.redacted() + `"`), nil
+	return json.Marshal(s.redacted())
 }
 
 // MarshalText implements encoding.TextMarshaler (used by encoders and map

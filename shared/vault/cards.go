@@ -170,77 +170,89 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 		return CardView{}, trace, err
 	}
 
-	existing, err := v.cards.ClaimCardIndex(ctx, CardIndexKey{in.MerchantID, in.CustomerID, rec.Fingerprint}, rec.Token, rec.ExpiresAt)
-	switch {
-	case err == nil:
-		if err := v.sealCard(keys, &rec, c.sealed); err != nil {
-			return CardView{}, trace, err
-		}
-		err = v.cards.CreateCard(ctx, rec)
-		if err == nil {
-			trace.Token = rec.Token
-			return viewOf(rec, false), trace, nil
-		}
-		if !errors.Is(err, ErrConflict) {
-			return CardView{}, trace, err
-		}
-		// Our fresh token already has a record: only a concurrent duplicate
-		// request that found our index entry can have written it. Update it
-		// as that request's duplicate would.
-		existing = rec.Token
-	case !errors.Is(err, ErrConflict):
+	if err := v.sealCard(keys, &rec, c.sealed); err != nil {
 		return CardView{}, trace, err
 	}
-	trace.Token = existing
-	view, err := v.updateDuplicate(ctx, keys, existing, rec, c.sealed)
+	view, err := v.storeCard(ctx, keys, rec, c.sealed)
+	trace.Token = view.Token
 	return view, trace, err
 }
 
-// updateDuplicate refreshes expiry and holder of the card already vaulted
-// under token. If the request that claimed the token has not written the
-// record yet (or died before it could), this request writes it.
-func (v *CardVault) updateDuplicate(ctx context.Context, keys *envelope.MerchantKeys, token string, fresh CardRecord, card sealedCard) (CardView, error) {
-	for attempt := 0; attempt < 3; attempt++ {
-		current, err := v.cards.Card(ctx, token)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			rec := fresh
-			rec.Token = token
-			if err := v.sealCard(keys, &rec, card); err != nil {
-				return CardView{}, err
-			}
+// storeCard writes a new card under rec.Token, or updates the card the
+// merchant and customer already have for the same number. Every step is
+// a conditional write, so concurrent requests for one new card agree on
+// one token without transactions; a lost race is retried from the index.
+func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, rec CardRecord, sc sealedCard) (CardView, error) {
+	key := CardIndexKey{rec.MerchantID, rec.CustomerID, rec.Fingerprint}
+	for attempt := 0; attempt < 4; attempt++ {
+		existing, err := v.cards.ClaimCardIndex(ctx, key, rec.Token, rec.ExpiresAt)
+		if err == nil {
 			err = v.cards.CreateCard(ctx, rec)
 			if err == nil {
-				return viewOf(rec, true), nil
+				return viewOf(rec, false), nil
 			}
 			if !errors.Is(err, ErrConflict) {
 				return CardView{}, err
 			}
-			continue // written meanwhile: update it instead
+			// A concurrent duplicate found our index entry and wrote the
+			// record first; update it as that request's duplicate would.
+			existing = rec.Token
+		} else if !errors.Is(err, ErrConflict) {
+			return CardView{}, err
+		}
+
+		current, err := v.cards.Card(ctx, existing)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			// The request that claimed the token has not written its record
+			// yet, or died before it could: write it for it.
+			dup := rec
+			dup.Token = existing
+			if err := v.sealCard(keys, &dup, sc); err != nil {
+				return CardView{}, err
+			}
+			if err := v.cards.CreateCard(ctx, dup); err == nil {
+				return viewOf(dup, true), nil
+			} else if !errors.Is(err, ErrConflict) {
+				return CardView{}, err
+			}
+			continue
 		case err != nil:
 			return CardView{}, err
 		}
-		if current.MerchantID != fresh.MerchantID {
+		if current.MerchantID != rec.MerchantID {
 			// Index entries are per merchant; a token of another merchant
 			// here means the table was tampered with.
 			return CardView{}, vaulterr.New(vaulterr.Integrity, "card index points at another merchant's record")
 		}
-		rec := current
-		rec.Masked = fresh.Masked
-		rec.KeyVersion = keys.Version()
-		rec.UpdatedAt = fresh.UpdatedAt
-		if err := v.sealCard(keys, &rec, card); err != nil {
+		if current.Deleted || expired(current, rec.UpdatedAt) {
+			// The entry outlived its card (a delete cut short, or an expiry
+			// not yet purged): the card is gone, so this one is new.
+			err := v.cards.TakeOverCardIndex(ctx, key, existing, rec.Token, rec.ExpiresAt)
+			if err != nil && !errors.Is(err, ErrConflict) {
+				return CardView{}, err
+			}
+			continue
+		}
+		updated := current
+		updated.Masked = rec.Masked
+		updated.UpdatedAt = rec.UpdatedAt
+		if err := v.sealCard(keys, &updated, sc); err != nil {
 			return CardView{}, err
 		}
-		err = v.cards.ReplaceCard(ctx, rec)
+		err = v.cards.ReplaceCard(ctx, updated)
 		if err == nil {
-			return viewOf(rec, true), nil
+			return viewOf(updated, true), nil
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return CardView{}, err
 		}
 	}
 	return CardView{}, vaulterr.New(vaulterr.Unavailable, "card record kept changing; retry")
+}
+
+func expired(rec CardRecord, now time.Time) bool {
+	return !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt)
 }
 
 func (v *CardVault) sealCard(keys *envelope.MerchantKeys, rec *CardRecord, c sealedCard) error {
@@ -280,6 +292,17 @@ func newToken() (string, error) {
 	return "tok_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
+// validToken reports whether token has the shape newToken gives, so that
+// no arbitrary route input reaches the store.
+func validToken(token string) bool {
+	const prefix = "tok_"
+	if len(token) != len(prefix)+22 || token[:len(prefix)] != prefix {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(token[len(prefix):])
+	return err == nil
+}
+
 // consume spends the caller's request id.
 func consume(ctx context.Context, replay ReplayGuard, c Caller, now time.Time) error {
 	err := replay.Consume(ctx, c.ClientID, c.JTI, now.Add(ReplayWindow))
@@ -293,6 +316,9 @@ func consume(ctx context.Context, replay ReplayGuard, c Caller, now time.Time) e
 // caller's merchant and has not expired. Anything else is not_found, so
 // that another merchant's tokens cannot be told apart from unknown ones.
 func liveCard(ctx context.Context, cards CardStore, merchantID, token string, now time.Time) (CardRecord, error) {
+	if !validToken(token) {
+		return CardRecord{}, vaulterr.New(vaulterr.NotFound, "no such card")
+	}
 	rec, err := cards.Card(ctx, token)
 	if errors.Is(err, ErrNotFound) {
 		return CardRecord{}, vaulterr.New(vaulterr.NotFound, "no such card")
@@ -300,7 +326,7 @@ func liveCard(ctx context.Context, cards CardStore, merchantID, token string, no
 	if err != nil {
 		return CardRecord{}, err
 	}
-	if rec.MerchantID != merchantID || (!rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt)) {
+	if rec.MerchantID != merchantID || rec.Deleted || expired(rec, now) {
 		return CardRecord{}, vaulterr.New(vaulterr.NotFound, "no such card")
 	}
 	return rec, nil

@@ -36,6 +36,9 @@ type CardRecord struct {
 	UpdatedAt  time.Time
 	// ExpiresAt is the end of the card's ttl_seconds; zero means never.
 	ExpiresAt time.Time
+	// Deleted marks a card whose deletion has begun: its ciphertext is
+	// already gone and it answers not_found.
+	Deleted bool
 }
 
 // CardIndexKey names the duplicate-detection entry of a card: one per
@@ -60,6 +63,57 @@ type CardStore interface {
 	ReplaceCard(ctx context.Context, rec CardRecord) error
 	// Card returns the record for token or ErrNotFound.
 	Card(ctx context.Context, token string) (CardRecord, error)
+	// DeleteCard removes a card and its index entry, in an order that a
+	// crash cannot turn into a live card: first the record is marked
+	// deleted and its ciphertext dropped (conditional on the merchant),
+	// then the index entry is removed if it still points at this token,
+	// then the record. ErrNotFound if there is no such card of the
+	// merchant.
+	DeleteCard(ctx context.Context, rec CardRecord) error
+	// TakeOverCardIndex repoints an index entry from oldToken (a deleted
+	// or expired card) to newToken; ErrConflict if it no longer points at
+	// oldToken.
+	TakeOverCardIndex(ctx context.Context, key CardIndexKey, oldToken, newToken string, expiresAt time.Time) error
+}
+
+// SecretRecord is one version of a merchant secret as stored.
+type SecretRecord struct {
+	MerchantID string
+	Name       string
+	Version    uint32
+	// Sealed is the envelope ciphertext of the value, bound to merchant,
+	// name and version.
+	Sealed     []byte
+	KeyVersion uint32
+	// Masked shows at most the value's last four characters.
+	Masked   string
+	Metadata map[string]string
+	// CreatedAt is when the secret was first put; UpdatedAt when this
+	// version was.
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SecretStore keeps versioned merchant secrets. A version is created with
+// a conditional write, so two concurrent puts cannot both claim it.
+type SecretStore interface {
+	// LatestSecret returns the newest version, or ErrNotFound.
+	LatestSecret(ctx context.Context, merchantID, name string) (SecretRecord, error)
+	// CreateSecretVersion stores a new version unless it exists
+	// (ErrConflict).
+	CreateSecretVersion(ctx context.Context, rec SecretRecord) error
+	// PruneSecretVersions deletes the versions older than keepFrom.
+	PruneSecretVersions(ctx context.Context, merchantID, name string, keepFrom uint32) error
+	// DeleteSecret deletes every version; ErrNotFound if there was none.
+	DeleteSecret(ctx context.Context, merchantID, name string) error
+}
+
+// Purger removes items whose time has passed. DynamoDB's TTL does this in
+// AWS; dynalite never does, so local mode runs it.
+type Purger interface {
+	// PurgeExpired deletes up to limit expired items and returns how many
+	// it deleted.
+	PurgeExpired(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
 // ReplayGuard remembers (issuer, jti) pairs for the replay window, across

@@ -1,0 +1,149 @@
+package audit
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// maxFieldBytes bounds every string member of an event. Identifiers in the
+// contract are at most 128 characters; the bound keeps a hostile URL or
+// header from bloating the trail.
+const maxFieldBytes = 256
+
+// prepare is what every sink does to an event before keeping it: stamp the
+// schema version and make each string member safe. Some members come
+// straight from the request line (a token or secret name in the path), so
+// a careless client could put a card number there; it is masked rather
+// than trusted.
+func prepare(e Event) Event {
+	if e.V == 0 {
+		e.V = SchemaVersion
+	}
+	for _, f := range []*string{
+		&e.ID, &e.Action, &e.Code, &e.ClientID, &e.Merchant, &e.Token,
+		&e.Secret, &e.RequestID, &e.SourceIP, &e.UserAgent, &e.JTI,
+	} {
+		*f = safeField(*f)
+	}
+	e.Outcome = Outcome(safeField(string(e.Outcome)))
+	if len(e.KMSRequestIDs) > 0 {
+		ids := make([]string, len(e.KMSRequestIDs))
+		for i, id := range e.KMSRequestIDs {
+			ids[i] = safeField(id)
+		}
+		e.KMSRequestIDs = ids
+	}
+	return e
+}
+
+// safeField bounds s and masks anything in it that could be a card number.
+func safeField(s string) string {
+	if s == "" {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) > maxFieldBytes {
+		cut := maxFieldBytes
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return MaskCardNumbers(s)
+}
+
+// Card number lengths (ISO/IEC 7812 and the contract: 12 to 19 digits).
+const (
+	minPANDigits = 12
+	maxPANDigits = 19
+)
+
+// MaskCardNumbers replaces the middle digits of every run that could be a
+// card number with '*', keeping the first 4 and last 4 (the most the
+// contract lets any output show). A run is a sequence of digits, possibly
+// separated by single spaces or dashes as people type cards. Runs of 12 to
+// 19 digits are masked when they pass the Luhn check; longer runs are
+// always masked, since a card number could hide inside them.
+func MaskCardNumbers(s string) string {
+	if !hasDigitRun(s, minPANDigits) {
+		return s
+	}
+	b := []byte(s)
+	for i := 0; i < len(b); {
+		if !isDigit(b[i]) {
+			i++
+			continue
+		}
+		start, end, digits := i, i, 0
+		for j := i; j < len(b); j++ {
+			if isDigit(b[j]) {
+				digits++
+				end = j + 1
+				continue
+			}
+			if (b[j] == ' ' || b[j] == '-') && j+1 < len(b) && isDigit(b[j+1]) {
+				continue
+			}
+			break
+		}
+		if digits > maxPANDigits || (digits >= minPANDigits && luhnValid(b[start:end])) {
+			maskMiddleDigits(b[start:end], digits)
+		}
+		i = end
+	}
+	return string(b)
+}
+
+// hasDigitRun is the fast path: most fields hold no long digit run.
+func hasDigitRun(s string, n int) bool {
+	count := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case isDigit(s[i]):
+			count++
+			if count >= n {
+				return true
+			}
+		case s[i] == ' ' || s[i] == '-':
+		default:
+			count = 0
+		}
+	}
+	return false
+}
+
+func maskMiddleDigits(run []byte, digits int) {
+	seen := 0
+	for k, c := range run {
+		if !isDigit(c) {
+			continue
+		}
+		seen++
+		if seen > 4 && seen <= digits-4 {
+			run[k] = '*'
+		}
+	}
+}
+
+// luhnValid runs the Luhn check over the digits of run, skipping
+// separators.
+func luhnValid(run []byte) bool {
+	sum, double := 0, false
+	for k := len(run) - 1; k >= 0; k-- {
+		if !isDigit(run[k]) {
+			continue
+		}
+		d := int(run[k] - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

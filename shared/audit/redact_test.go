@@ -1,0 +1,39 @@
+package audit
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMaskCardNumbers(t *testing.T) {
+	cases := map[string]string{
+		"tok_abc":                               "tok_abc",
+		"4242424242424242":                      "4242********4242",
+		"x4242424242424242y":                    "x4242********4242y",
+		"4242 4242 4242 4242":                   "4242 **** **** 4242",
+		"5555-5555-5555-4444 and 1234":          "5555-****-****-4444 and 1234",
+		"378282246310005":                       "3782*******0005",
+		"1234567890123456":                      "1234567890123456", // fails Luhn: not a card number
+		"12345678901234567890123":               "1234***************0123",
+		"2026-11-22T10:00:00Z":                  "2026-11-22T10:00:00Z",
+		"ids 4242424242424242,4000056655665556": "ids 4242********4242,4000********5556",
+	}
+	for in, want := range cases {
+		if got := MaskCardNumbers(in); got != want {
+			t.Errorf("MaskCardNumbers(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPrepareBoundsFieldsAndStampsVersion(t *testing.T) {
+	e := prepare(Event{UserAgent: strings.Repeat("é", 300), KMSRequestIDs: []string{"4242424242424242"}})
+	if e.V != SchemaVersion {
+		t.Errorf("v = %d", e.V)
+	}
+	if len(e.UserAgent) > maxFieldBytes || !strings.HasPrefix(e.UserAgent, "éé") || strings.ContainsRune(e.UserAgent, '\uFFFD') {
+		t.Errorf("user agent not cut on a rune boundary: %d bytes", len(e.UserAgent))
+	}
+	if e.KMSRequestIDs[0] != "4242********4242" {
+		t.Errorf("kms request id %q", e.KMSRequestIDs[0])
+	}
+}

@@ -1,0 +1,83 @@
+package card
+
+import "strings"
+
+// The lengths the contract allows for a card number.
+const (
+	minDigits = 12
+	maxDigits = 19
+)
+
+// Normalize strips the spaces and dashes people type into card numbers and
+// returns the digits. Any other character that is not an ASCII digit is
+// refused rather than dropped, so a mangled number is never silently turned
+// into a different valid-looking one.
+func Normalize(number string) (string, error) {
+	var b strings.Builder
+	b.Grow(min(len(number), maxDigits+1))
+	for i := 0; i < len(number); i++ {
+		switch c := number[i]; {
+		case c >= '0' && c <= '9':
+			b.WriteByte(c)
+		case c == ' ' || c == '-':
+		default:
+			return "", invalid(msgNotDigits)
+		}
+	}
+	return b.String(), nil
+}
+
+// Validate checks a normalized card number: ASCII digits only, 12 to 19 of
+// them, a correct Luhn check digit and, when the IIN names a brand, a length
+// that brand issues. It returns the brand, Unknown for an unrecognised IIN.
+func Validate(digits string) (Brand, error) {
+	if len(digits) < minDigits || len(digits) > maxDigits {
+		return "", invalid(msgLength)
+	}
+	if !allDigits(digits) {
+		return "", invalid(msgNotDigits)
+	}
+	if !Luhn(digits) {
+		return "", invalid(msgLuhn)
+	}
+	brand := brandOf(digits)
+	if !brand.acceptsLength(len(digits)) {
+		return "", invalid(msgBrandLength)
+	}
+	return brand, nil
+}
+
+// Luhn reports whether digits, a non-empty string of ASCII digits, ends in a
+// correct Luhn (mod 10) check digit. Any other input is false.
+func Luhn(digits string) bool {
+	if digits == "" {
+		return false
+	}
+	sum := 0
+	double := false
+	for i := len(digits) - 1; i >= 0; i-- {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		d := int(c - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

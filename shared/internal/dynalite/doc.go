@@ -1,0 +1,11 @@
+// Package dynalite runs dynalite, the DynamoDB-compatible server from npm,
+// as a child process for the vault's local mode and its tests.
+//
+// dynalite speaks DynamoDB's wire protocol but has no transactions and never
+// deletes expired items; the store adapter is written for both facts, so
+// tests against it exercise the same code paths as AWS.
+//
+// The child runs in its own process group and, on Linux, is killed by the
+// kernel if the parent dies, so a crashed test binary or local server does
+// not leave a dynalite behind.
+package dynalite

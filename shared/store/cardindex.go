@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cardvault/vault/shared/vault"
+	"github.com/cardvault/vault/shared/vaulterr"
+)
+
+// cardIndexItem is a duplicate-detection entry: which token holds a card
+// for one merchant, customer and fingerprint.
+type cardIndexItem struct {
+	PK    string `dynamodbav:"pk"`
+	SK    string `dynamodbav:"sk"`
+	Token string `dynamodbav:"token"`
+	TTL   int64  `dynamodbav:"ttl,omitempty"`
+}
+
+// claimAttempts bounds how often ClaimCardIndex retries when the entry it
+// lost to vanishes or expires before it can be read. Each retry needs that
+// to happen again within one round trip, so three is generous.
+const claimAttempts = 3
+
+// errIndexUnsettled is the cause when the entry kept changing under the
+// claim; the request is safe to retry.
+var errIndexUnsettled = errors.New("card index entry changed during every claim attempt")
+
+// ClaimCardIndex points key at token unless a live entry exists; then it
+// returns that entry's token and vault.ErrConflict. An expired entry is
+// taken over, so a card vaulted again after its predecessor expired gets a
+// fresh token. An entry that already points at token counts as claimed by
+// the caller: tokens are fresh per request, so only the same request (an
+// SDK retry of a put whose answer was lost, or a re-claim after
+// TakeOverCardIndex) can present it again. Exactly one of any number of concurrent claimers wins: the
+// conditional put is atomic in DynamoDB (and serialised per key in
+// dynalite).
+func (s *Store) ClaimCardIndex(ctx context.Context, key vault.CardIndexKey, token string, expiresAt time.Time) (string, error) {
+	pk := cardIndexPK(key.MerchantID, key.Fingerprint, key.CustomerID)
+	item, err := attributevalue.MarshalMap(cardIndexItem{
+		PK:    pk,
+		SK:    cardIndexSK,
+		Token: token,
+		TTL:   ttlSeconds(expiresAt),
+	})
+	if err != nil {
+		return "", corrupt("card index entry", err)
+	}
+	for range claimAttempts {
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                aws.String(s.table),
+			Item:                     item,
+			ConditionExpression:      aws.String("attribute_not_exists(pk) OR #ttl <= :now OR #tok = :t"),
+			ExpressionAttributeNames: map[string]string{"#ttl": attrTTL, "#tok": "token"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now": s.nowValue(),
+				":t":   &types.AttributeValueMemberS{Value: token},
+			},
+		})
+		if err == nil {
+			return "", nil
+		}
+		if !conditionFailed(err) {
+			return "", unavailable("PutItem", err)
+		}
+		existing, found, err := s.liveCardIndex(ctx, pk)
+		if err != nil {
+			return "", err
+		}
+		if found {
+			return existing, vault.ErrConflict
+		}
+		// The winner's entry expired (or was removed) between our put
+		// and our read: the key is free again, so claim it anew.
+	}
+	return "", vaulterr.Wrap(vaulterr.Unavailable, storageUnavailable, errIndexUnsettled)
+}
+
+// liveCardIndex reads the entry at pk, reporting found = false when there
+// is none or it has expired.
+func (s *Store) liveCardIndex(ctx context.Context, pk string) (token string, found bool, err error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            itemKey(pk, cardIndexSK),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return "", false, unavailable("GetItem", err)
+	}
+	if out.Item == nil {
+		return "", false, nil
+	}
+	var it cardIndexItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return "", false, corrupt("card index entry", err)
+	}
+	if expired(it.TTL, s.now()) {
+		return "", false, nil
+	}
+	return it.Token, true, nil
+}

@@ -1,0 +1,24 @@
+package store
+
+import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// createOnce is the condition of a put that creates an item unless it
+// exists, where an existing item whose ciphertext attribute equals own is
+// this very write already done. The SDK retries a put whose answer was
+// lost (a timeout, a 500 after the write); without this, that retry would
+// conflict with its own first attempt. Ciphertexts are randomised (fresh
+// nonce or KMS wrap per call), so no other writer can match.
+// The attribute goes through a name placeholder: some names (wrapped) are
+// DynamoDB reserved words.
+func createOnce(attr string, own []byte) (cond *string, names map[string]string, values map[string]types.AttributeValue) {
+	if len(own) == 0 {
+		// DynamoDB refuses an empty binary value; nothing to match.
+		return aws.String("attribute_not_exists(pk)"), nil, nil
+	}
+	return aws.String("attribute_not_exists(pk) OR #own = :own"),
+		map[string]string{"#own": attr},
+		map[string]types.AttributeValue{":own": &types.AttributeValueMemberB{Value: own}}
+}

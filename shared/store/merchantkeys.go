@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cardvault/vault/shared/envelope"
+)
+
+// merchantKeyItem is one version of a merchant's key bundle, wrapped by
+// the master key; the plaintext never reaches the table.
+type merchantKeyItem struct {
+	PK          string `dynamodbav:"pk"`
+	SK          string `dynamodbav:"sk"`
+	Version     uint32 `dynamodbav:"version"`
+	Wrapped     []byte `dynamodbav:"wrapped"`
+	MasterKeyID string `dynamodbav:"master_key_id"`
+	State       string `dynamodbav:"state"`
+	CreatedAt   string `dynamodbav:"created_at"`
+}
+
+func (it merchantKeyItem) storedKey(merchantID string) (envelope.StoredKey, error) {
+	created, err := parseTime(it.CreatedAt)
+	if err != nil {
+		return envelope.StoredKey{}, corrupt("merchant key", err)
+	}
+	return envelope.StoredKey{
+		MerchantID: merchantID,
+		Version:    it.Version,
+		Wrapped:    envelope.WrappedKey{MasterKeyID: it.MasterKeyID, Ciphertext: it.Wrapped},
+		State:      envelope.KeyState(it.State),
+		CreatedAt:  created,
+	}, nil
+}
+
+// LatestKey returns the merchant's highest key version, or
+// envelope.ErrNoKey. Versions sort numerically as strings (zero-padded), so
+// this is one strongly consistent single-item query.
+func (s *Store) LatestKey(ctx context.Context, merchantID string) (envelope.StoredKey, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :v)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: merchantKeyPK(merchantID)},
+			":v":  &types.AttributeValueMemberS{Value: versionPrefix},
+		},
+		ScanIndexForward: aws.Bool(false),
+		Limit:            aws.Int32(1),
+		ConsistentRead:   aws.Bool(true),
+	})
+	if err != nil {
+		return envelope.StoredKey{}, unavailable("Query", err)
+	}
+	if len(out.Items) == 0 {
+		return envelope.StoredKey{}, envelope.ErrNoKey
+	}
+	return decodeMerchantKey(out.Items[0], merchantID)
+}
+
+// KeyVersion returns one version of the merchant's key, or
+// envelope.ErrNoKey.
+func (s *Store) KeyVersion(ctx context.Context, merchantID string, version uint32) (envelope.StoredKey, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            itemKey(merchantKeyPK(merchantID), versionKey(version)),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return envelope.StoredKey{}, unavailable("GetItem", err)
+	}
+	if out.Item == nil {
+		return envelope.StoredKey{}, envelope.ErrNoKey
+	}
+	return decodeMerchantKey(out.Item, merchantID)
+}
+
+// CreateKey stores a new key version unless it exists
+// (envelope.ErrKeyExists): of two writers racing to create the same
+// version, one wins and the other reads the winner's key. An item with the
+// very same wrapped key is this write already done (every wrap is
+// randomised), so an SDK retry after a lost answer succeeds.
+func (s *Store) CreateKey(ctx context.Context, key envelope.StoredKey) error {
+	item, err := attributevalue.MarshalMap(merchantKeyItem{
+		PK:          merchantKeyPK(key.MerchantID),
+		SK:          versionKey(key.Version),
+		Version:     key.Version,
+		Wrapped:     key.Wrapped.Ciphertext,
+		MasterKeyID: key.Wrapped.MasterKeyID,
+		State:       string(key.State),
+		CreatedAt:   formatTime(key.CreatedAt),
+	})
+	if err != nil {
+		return corrupt("merchant key", err)
+	}
+	cond, names, values := createOnce("wrapped", key.Wrapped.Ciphertext)
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(s.table),
+		Item:                      item,
+		ConditionExpression:       cond,
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	switch {
+	case err == nil:
+		return nil
+	case conditionFailed(err):
+		return envelope.ErrKeyExists
+	default:
+		return unavailable("PutItem", err)
+	}
+}
+
+func decodeMerchantKey(av map[string]types.AttributeValue, merchantID string) (envelope.StoredKey, error) {
+	var it merchantKeyItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return envelope.StoredKey{}, corrupt("merchant key", err)
+	}
+	return it.storedKey(merchantID)
+}

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cardvault/vault/shared/vault"
+)
+
+func sampleSecret(name string, version uint32) vault.SecretRecord {
+	created := time.Date(2026, 3, 4, 5, 6, 7, 890123456, time.UTC)
+	return vault.SecretRecord{
+		MerchantID: "m_1",
+		Name:       name,
+		Version:    version,
+		Sealed:     []byte{0x01, byte(version), 0xfe},
+		KeyVersion: 3,
+		Masked:     "****abcd",
+		Metadata:   map[string]string{"connector": "stripe", "env": "live"},
+		CreatedAt:  created,
+		UpdatedAt:  created.Add(time.Duration(version) * time.Hour),
+	}
+}
+
+func TestSecretVersions(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	if _, err := s.LatestSecret(ctx, "m_1", "api_key"); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("LatestSecret with none = %v, want ErrNotFound", err)
+	}
+	for _, v := range []uint32{1, 2, 10} {
+		if err := s.CreateSecretVersion(ctx, sampleSecret("api_key", v)); err != nil {
+			t.Fatalf("CreateSecretVersion v%d: %v", v, err)
+		}
+	}
+	rival := sampleSecret("api_key", 2)
+	rival.Sealed = []byte("another request's ciphertext")
+	if err := s.CreateSecretVersion(ctx, rival); !errors.Is(err, vault.ErrConflict) {
+		t.Fatalf("CreateSecretVersion of an existing version = %v, want ErrConflict", err)
+	}
+	bare := sampleSecret("short", 1)
+	bare.Masked, bare.Metadata = "", nil
+	if err := s.CreateSecretVersion(ctx, bare); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.LatestSecret(ctx, "m_1", "api_key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameSecret(t, got, sampleSecret("api_key", 10))
+	if got, err = s.LatestSecret(ctx, "m_1", "short"); err != nil {
+		t.Fatal(err)
+	}
+	sameSecret(t, got, bare)
+
+	if err := s.PruneSecretVersions(ctx, "m_1", "api_key", 10); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.ScanAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 {
+		t.Fatalf("%d items after pruning, want v10 of api_key and short", len(items))
+	}
+
+	if err := s.DeleteSecret(ctx, "m_1", "api_key"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LatestSecret(ctx, "m_1", "api_key"); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("LatestSecret after delete = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteSecret(ctx, "m_1", "api_key"); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("second DeleteSecret = %v, want ErrNotFound", err)
+	}
+	if _, err := s.LatestSecret(ctx, "m_1", "short"); err != nil {
+		t.Fatalf("another secret was touched: %v", err)
+	}
+}
+
+func TestCreateSecretVersionRaceHasOneWinner(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	errs := make([]error, 20)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() {
+			rec := sampleSecret("race", 1)
+			rec.Sealed = []byte{byte(i), 0x01}
+			errs[i] = s.CreateSecretVersion(ctx, rec)
+		})
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, vault.ErrConflict):
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d writers created version 1, want 1", wins)
+	}
+}
+
+func sameSecret(t *testing.T, got, want vault.SecretRecord) {
+	t.Helper()
+	if !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		t.Errorf("times = %v %v, want %v %v", got.CreatedAt, got.UpdatedAt, want.CreatedAt, want.UpdatedAt)
+	}
+	got.CreatedAt, got.UpdatedAt, want.CreatedAt, want.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if len(got.Metadata) == 0 && len(want.Metadata) == 0 {
+		got.Metadata, want.Metadata = nil, nil
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("secret = %+v, want %+v", got, want)
+	}
+}

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cardvault/vault/shared/internal/dynalite"
+)
+
+func TestEnsureTableIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	client := NewLocalClient(dynalite.ForTest(t))
+	table := testTableName(t)
+
+	// Several processes of local mode may start at once; all must succeed.
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = EnsureTable(ctx, client, table) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent EnsureTable %d: %v", i, err)
+		}
+	}
+	if err := EnsureTable(ctx, client, table); err != nil {
+		t.Fatalf("EnsureTable on an existing table: %v", err)
+	}
+
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Table.BillingModeSummary == nil || out.Table.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
+		t.Errorf("billing mode = %+v, want PAY_PER_REQUEST", out.Table.BillingModeSummary)
+	}
+	if len(out.Table.GlobalSecondaryIndexes) != 1 {
+		t.Fatalf("indexes = %d, want 1", len(out.Table.GlobalSecondaryIndexes))
+	}
+	gsi := out.Table.GlobalSecondaryIndexes[0]
+	if aws.ToString(gsi.IndexName) != indexByMerchant || gsi.Projection.ProjectionType != types.ProjectionTypeKeysOnly {
+		t.Errorf("index = %s %s, want %s KEYS_ONLY", aws.ToString(gsi.IndexName), gsi.Projection.ProjectionType, indexByMerchant)
+	}
+}
+
+func TestEnsureTableRefusesAnotherSchema(t *testing.T) {
+	ctx := context.Background()
+	client := NewLocalClient(dynalite.ForTest(t))
+	table := testTableName(t)
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureTable(ctx, client, table); err == nil {
+		t.Fatal("EnsureTable accepted a table with another key schema")
+	}
+}

@@ -1,0 +1,81 @@
+package wire
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cardvault/vault/shared/vaulterr"
+)
+
+// RegistrySource yields the client registry in force. It is asked on every
+// request, so that a registry edit (a client added, a key revoked) takes
+// effect without a restart.
+type RegistrySource interface {
+	Registry() (*Registry, error)
+}
+
+var (
+	_ RegistrySource = staticRegistry{}
+	_ RegistrySource = (*fileRegistry)(nil)
+)
+
+// StaticRegistry is a source that always yields r: for registries loaded
+// once at start-up (Secrets Manager) and for tests.
+func StaticRegistry(r *Registry) RegistrySource { return staticRegistry{r} }
+
+type staticRegistry struct{ reg *Registry }
+
+func (s staticRegistry) Registry() (*Registry, error) {
+	if s.reg == nil {
+		return nil, vaulterr.New(vaulterr.Unavailable, "client registry unavailable")
+	}
+	return s.reg, nil
+}
+
+// FileRegistry is a source reading the registry file at path, and reading
+// it again whenever its modification time or size changes. A changed file
+// that fails to parse is reported as an Unavailable error until it is
+// fixed: silently serving the previous registry would keep a revoked client
+// working with nobody noticing. Safe for concurrent use.
+func FileRegistry(path string) RegistrySource { return &fileRegistry{path: path} }
+
+type fileRegistry struct {
+	path string
+
+	mu      sync.Mutex
+	loaded  bool
+	modTime time.Time
+	size    int64
+	reg     *Registry
+	err     error
+}
+
+func (f *fileRegistry) Registry() (*Registry, error) {
+	info, err := os.Stat(f.path)
+	if err != nil {
+		return nil, vaulterr.Wrap(vaulterr.Unavailable, "client registry unavailable", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.loaded && info.ModTime().Equal(f.modTime) && info.Size() == f.size {
+		return f.reg, f.err
+	}
+	// The stamp is taken before reading: if the file changes while it is
+	// read, the next call sees a newer stamp and reads it again.
+	f.loaded, f.modTime, f.size = true, info.ModTime(), info.Size()
+	f.reg, f.err = nil, nil
+	doc, err := os.ReadFile(f.path)
+	if err != nil {
+		// Not remembered: a failed read may be transient, so try again.
+		f.loaded = false
+		return nil, vaulterr.Wrap(vaulterr.Unavailable, "client registry unavailable", err)
+	}
+	reg, err := ParseRegistry(doc)
+	if err != nil {
+		f.err = vaulterr.Wrap(vaulterr.Unavailable, "client registry unavailable", err)
+		return nil, f.err
+	}
+	f.reg = reg
+	return reg, nil
+}
