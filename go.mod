@@ -27,4 +27,5 @@ require (
 	github.com/aws/smithy-go v1.28.8 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.8 // indirect
 	golang.org/x/sync v0.24.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -61,6 +61,8 @@ func run() error {
 	fmt.Fprintf(os.Stderr, "  demo client credentials:  %s\n", filepath.Join(settings.Dir, localmode.DemoClientFile))
 	fmt.Fprintf(os.Stderr, "  DynamoDB endpoint:        %s (table %s)\n", env.DynamoDBEndpoint(), settings.Table)
 
+	go env.RunPurger(ctx, time.Minute)
+
 	errc := make(chan error, 1)
 	go func() { errc <- server.Serve(listener) }()
 	select {

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/cardvault/vault/shared/config"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
+	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/wire"
 )
@@ -56,6 +58,8 @@ func RunLambda(name string) {
 //	VAULT_KEY_CACHE_TTL         unwrapped key lifetime (default 5m)
 //	VAULT_PRIMARY_TTL           primary version lifetime (default 1m)
 //	VAULT_KEY_CACHE_SIZE        unwrapped key versions held (default 1024)
+//	VAULT_AUDIT_BUS             EventBridge bus for audit events (default bus
+//	                            when empty); events are also logged
 //
 // Secrets are read once, here, at cold start.
 func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
@@ -94,7 +98,8 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		Store:      store.New(dynamodb.NewFromConfig(cfg), loader.String("VAULT_TABLE", "card-vault")),
 		VaultKeys:  vaultKeys,
 		Clients:    wire.StaticRegistry(registry),
-		Audit:      audit.LogSink{Logger: logger},
+		Audit:      audit.AWSSink(logger, eventbridge.NewFromConfig(cfg), loader.String("VAULT_AUDIT_BUS", "")),
+		Metrics:    metrics.NewRecorder(os.Stdout, fn.Name),
 		Now:        time.Now,
 		KeyOptions: keyOpts,
 	}

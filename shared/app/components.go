@@ -13,6 +13,7 @@ import (
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
@@ -25,6 +26,8 @@ type Components struct {
 	VaultKeys *wire.VaultKeys
 	Clients   wire.RegistrySource
 	Audit     audit.Sink
+	// Metrics, if set, receives one EMF line per request.
+	Metrics *metrics.Recorder
 	Now       func() time.Time
 	// KeyOptions tune the merchant key cache.
 	KeyOptions envelope.Options
@@ -59,7 +62,7 @@ func (c *Components) Opener() *wire.Opener {
 
 // Deps are the httpapi dependencies.
 func (c *Components) Deps() httpapi.Deps {
-	return httpapi.Deps{Opener: c.Opener(), Audit: c.Audit, Logger: c.Logger, Now: c.Now}
+	return httpapi.Deps{Opener: c.Opener(), Audit: c.Audit, Logger: c.Logger, Now: c.Now, Metrics: c.Metrics}
 }
 
 // KeyManager is the merchant key manager, built on first use.

@@ -81,6 +81,11 @@ type Event struct {
 	// identifies a request) and lets a client match its own logs.
 	JTI        string `json:"jti,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
+	// Records counts the records a background action touched (rotation
+	// pages, purges, shredding).
+	Records int `json:"records,omitempty"`
+	// TargetVersion is the key version a rotation moves records to.
+	TargetVersion uint32 `json:"target_version,omitempty"`
 
 	// Hash is the local file chain's SHA-256 of this line's canonical form
 	// (see FileSink); it is always the last member.

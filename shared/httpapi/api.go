@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/vaulterr"
 	"github.com/cardvault/vault/shared/wire"
 )
@@ -32,6 +33,8 @@ type Deps struct {
 	Audit  audit.Sink
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Metrics, if set, receives one line per request.
+	Metrics *metrics.Recorder
 }
 
 // API serves a set of routes.
@@ -136,6 +139,8 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 	}
 	resp := a.respond(reply, err, requestID)
 	a.log(ctx, e, resp.StatusCode, err)
+	a.deps.Metrics.Request(e.Action, string(e.Outcome), e.Code, time.Since(start),
+		reply.Trace.KeyCacheHits, reply.Trace.KeyCacheMisses, len(e.KMSRequestIDs))
 	return resp, nil
 }
 

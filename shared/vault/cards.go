@@ -73,6 +73,20 @@ type Trace struct {
 	Token         string
 	KeyVersion    uint32
 	KMSRequestIDs []string
+	// KeyCacheHits and KeyCacheMisses count key lookups served from memory
+	// and from the keyring.
+	KeyCacheHits   int
+	KeyCacheMisses int
+}
+
+// usedKeys records a key lookup in the trace.
+func (t *Trace) usedKeys(u envelope.Usage) {
+	if len(u.Calls) == 0 {
+		t.KeyCacheHits++
+		return
+	}
+	t.KeyCacheMisses++
+	t.KMSRequestIDs = append(t.KMSRequestIDs, u.RequestIDs()...)
 }
 
 // Clock returns the current time.
@@ -151,7 +165,8 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	if err != nil {
 		return CardView{}, Trace{}, err
 	}
-	trace := Trace{KeyVersion: keys.Version(), KMSRequestIDs: usage.RequestIDs()}
+	trace := Trace{KeyVersion: keys.Version()}
+	trace.usedKeys(usage)
 
 	rec := CardRecord{
 		MerchantID:  in.MerchantID,

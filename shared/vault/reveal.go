@@ -34,7 +34,7 @@ func (v *CardVault) RevealCard(ctx context.Context, c Caller, token string) (Rev
 	}
 	trace := Trace{Token: rec.Token, KeyVersion: rec.KeyVersion}
 	sc, usage, err := v.openCard(ctx, rec)
-	trace.KMSRequestIDs = usage.RequestIDs()
+	trace.usedKeys(usage)
 	if err != nil {
 		return RevealedCard{}, trace, err
 	}

@@ -122,7 +122,8 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 	if err != nil {
 		return SecretView{}, Trace{}, err
 	}
-	trace := Trace{KeyVersion: keys.Version(), KMSRequestIDs: usage.RequestIDs()}
+	trace := Trace{KeyVersion: keys.Version()}
+	trace.usedKeys(usage)
 	value := []byte(in.Value.Reveal())
 	defer secret.Wipe(value)
 
@@ -184,7 +185,7 @@ func (s *SecretVault) RevealSecret(ctx context.Context, c Caller, name string) (
 		return RevealedSecret{}, trace, integrityError()
 	}
 	keys, usage, err := s.keys.Version(ctx, c.MerchantID, version)
-	trace.KMSRequestIDs = usage.RequestIDs()
+	trace.usedKeys(usage)
 	if errors.Is(err, envelope.ErrNoKey) {
 		return RevealedSecret{}, trace, vaulterr.New(vaulterr.NotFound, "no such secret")
 	}
