@@ -28,7 +28,7 @@ type Components struct {
 	Audit     audit.Sink
 	// Metrics, if set, receives one EMF line per request.
 	Metrics *metrics.Recorder
-	Now       func() time.Time
+	Now     func() time.Time
 	// KeyOptions tune the merchant key cache.
 	KeyOptions envelope.Options
 	// Ready, if set, is checked by GET /v1/health. In AWS a function that
