@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO        ?= go
 # Every Lambda function: directory name = logical id in template.yaml
 # (VaultCardFunction <-> functions/vault-card).
-FUNCTIONS := vault-card get-masked reveal-card delete-card put-secret reveal-secret secret-metadata jwks
+FUNCTIONS := vault-card get-masked reveal-card delete-card put-secret reveal-secret secret-metadata jwks merchant-keys rotate-dek
 BUILD_DIR ?= build
 # Lambda build flags: static, no RPC shim (provided.al2023), reproducible.
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
@@ -70,3 +70,27 @@ clean: ## Remove build output (not the local vault's data).
 
 .PHONY: FORCE
 FORCE:
+
+# Deployment (template.yaml, samconfig.toml, docs/deploy.md).
+FN    ?=
+ENV   ?= default
+SAM   ?= sam
+
+.PHONY: invoke
+invoke: deps ## Invoke one function in-process on local backends: make invoke FN=vault-card [EVENT=events/vault-card.json].
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> [EVENT=events/<function>.json]"; exit 2; }
+	$(GO) run ./cmd/vault-invoke --function $(FN) --event $(or $(EVENT),events/$(FN).json)
+
+.PHONY: validate
+validate: deps ## Check template.yaml against the code (functions, routes, IAM) and lint it if cfn-lint is installed.
+	$(GO) test -count=1 ./shared/deploy/...
+	@if command -v cfn-lint >/dev/null 2>&1; then cfn-lint template.yaml; else echo "cfn-lint not installed: skipped the CloudFormation lint"; fi
+
+.PHONY: package
+package: ## Build every function with SAM (sam build, BuildMethod makefile).
+	@command -v $(SAM) >/dev/null 2>&1 || { echo "the AWS SAM CLI is needed: https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html"; exit 1; }
+	$(SAM) build --config-env $(ENV)
+
+.PHONY: deploy
+deploy: package ## Deploy the stack of ENV (samconfig.toml: default or prod): make deploy ENV=prod.
+	$(SAM) deploy --config-env $(ENV)

@@ -32,7 +32,10 @@ func run() error {
 	defer stop()
 
 	logger := app.NewLogger()
-	settings := localmode.SettingsFromEnv(os.Getenv)
+	settings, err := localmode.SettingsFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 	env, err := localmode.Start(ctx, settings, logger)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
 	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/store"
+	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
 )
 
@@ -45,6 +46,26 @@ func RunLambda(name string) {
 		os.Exit(1)
 	}
 	lambda.Start(api.Handle)
+}
+
+// RotateDEK is the rotate-dek function: not HTTP, it is invoked by the
+// rotation schedule and by work events on the vault's bus.
+var RotateDEK = Function{Name: "rotate-dek", NeedsKeys: true}
+
+// RunWorker serves the rotate-dek function.
+func RunWorker() {
+	logger := NewLogger()
+	c, err := LoadAWS(context.Background(), RotateDEK)
+	if err != nil {
+		logger.Error("cold start failed", "function", RotateDEK.Name, "err", err)
+		os.Exit(1)
+	}
+	life, err := c.KeyLifecycle()
+	if err != nil {
+		logger.Error("cold start failed", "function", RotateDEK.Name, "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(life.RunWork)
 }
 
 // LoadAWS builds the components of one function from its environment:
@@ -89,6 +110,8 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 	if err != nil {
 		return nil, err
 	}
+	events := eventbridge.NewFromConfig(cfg)
+	bus := loader.String("VAULT_AUDIT_BUS", "")
 	keyOpts, err := keyOptions(loader)
 	if err != nil {
 		return nil, err
@@ -98,11 +121,12 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		Store:      store.New(dynamodb.NewFromConfig(cfg), loader.String("VAULT_TABLE", "card-vault")),
 		VaultKeys:  vaultKeys,
 		Clients:    wire.StaticRegistry(registry),
-		Audit:      audit.AWSSink(logger, eventbridge.NewFromConfig(cfg), loader.String("VAULT_AUDIT_BUS", "")),
+		Audit:      audit.AWSSink(logger, events, bus),
 		Metrics:    metrics.NewRecorder(os.Stdout, fn.Name),
 		Now:        time.Now,
 		KeyOptions: keyOpts,
 	}
+	c.Background = func(*vault.KeyLifecycle) vault.BackgroundWork { return EventWork{Client: events, Bus: bus} }
 	if fn.NeedsKeys {
 		arn := loader.String("VAULT_KMS_KEY_ARN", "")
 		if arn == "" {

@@ -36,12 +36,21 @@ type Components struct {
 	// route needs no permission beyond what its function already has.
 	Ready func(context.Context) error
 
+	// Background starts work that outlives a request (rotation,
+	// purging); the lifecycle is passed in because it does the work.
+	Background func(*vault.KeyLifecycle) vault.BackgroundWork
+
 	// newKeyring builds the keyring on first use; nil where the process
 	// must not decrypt.
 	newKeyring func() (envelope.Keyring, error)
 	keysOnce   sync.Once
+	keyring    envelope.Keyring
 	keys       *envelope.Manager
 	keysErr    error
+
+	lifeOnce sync.Once
+	life     *vault.KeyLifecycle
+	lifeErr  error
 }
 
 // NewLogger is the vault's structured logger: JSON lines on stderr.
@@ -77,6 +86,7 @@ func (c *Components) KeyManager() (*envelope.Manager, error) {
 			c.keysErr = err
 			return
 		}
+		c.keyring = kr
 		opts := c.KeyOptions
 		opts.Now = c.Now
 		c.keys = envelope.NewManager(kr, c.Store, opts)
@@ -90,7 +100,25 @@ func (c *Components) CardVault() (*vault.CardVault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return vault.NewCardVault(c.Store, c.Store, km, c.Now), nil
+	return vault.NewCardVault(c.Store, c.Store, c.Store, km, c.Now), nil
+}
+
+// KeyLifecycle builds the key lifecycle (rotation, shredding), once.
+func (c *Components) KeyLifecycle() (*vault.KeyLifecycle, error) {
+	c.lifeOnce.Do(func() {
+		km, err := c.KeyManager()
+		if err != nil {
+			c.lifeErr = err
+			return
+		}
+		life := envelope.NewLifecycle(c.keyring, c.Store, km)
+		c.life = vault.NewKeyLifecycle(km, life, c.Store, c.Store, c.Store, nil, c.Audit, c.Now,
+			vault.LifecycleOptions{Logger: c.Logger})
+		if c.Background != nil {
+			c.life.SetBackgroundWork(c.Background(c.life))
+		}
+	})
+	return c.life, c.lifeErr
 }
 
 // SecretVault builds the secret operations that need keys.
@@ -99,7 +127,7 @@ func (c *Components) SecretVault() (*vault.SecretVault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return vault.NewSecretVault(c.Store, c.Store, km, c.Now), nil
+	return vault.NewSecretVault(c.Store, c.Store, c.Store, km, c.Now), nil
 }
 
 type constError string

@@ -41,7 +41,7 @@ var Functions = []Function{
 	{
 		Name: "get-masked",
 		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return httpapi.MaskedRoutes(vault.NewMaskedViews(c.Store, c.Store, c.Now)), nil
+			return httpapi.MaskedRoutes(vault.NewMaskedViews(c.Store, c.Store, c.Store, c.Now)), nil
 		},
 	},
 	{
@@ -57,7 +57,7 @@ var Functions = []Function{
 	{
 		Name: "delete-card",
 		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return httpapi.DeleteCardRoutes(vault.NewCardDeleter(c.Store, c.Store, c.Now)), nil
+			return httpapi.DeleteCardRoutes(vault.NewCardDeleter(c.Store, c.Store, c.Store, c.Now)), nil
 		},
 	},
 	{
@@ -83,7 +83,20 @@ var Functions = []Function{
 	{
 		Name: "secret-metadata",
 		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return httpapi.SecretMetadataRoutes(vault.NewSecretMetadata(c.Store, c.Store, c.Now)), nil
+			return httpapi.SecretMetadataRoutes(vault.NewSecretMetadata(c.Store, c.Store, c.Store, c.Now)), nil
+		},
+	},
+	{
+		// rotate_keys needs keys; get_keys and shred_merchant do not, but
+		// they share the function because they share its state and its
+		// background work.
+		Name: "merchant-keys", NeedsKeys: true,
+		Routes: func(c *Components) ([]httpapi.Route, error) {
+			l, err := c.KeyLifecycle()
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.MerchantKeysRoutes(l), nil
 		},
 	},
 	{

@@ -62,6 +62,15 @@ func (c *keyCache) put(k cacheKey, keys *MerchantKeys) {
 	}
 }
 
+// remove drops one entry.
+func (c *keyCache) remove(k cacheKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[k]; ok {
+		c.removeLocked(el)
+	}
+}
+
 // forget drops every cached version of a merchant (after shredding).
 func (c *keyCache) forget(merchantID string) {
 	c.mu.Lock()

@@ -144,6 +144,23 @@ func (m *Manager) Forget(merchantID string) {
 	m.keys.forget(merchantID)
 }
 
+// install caches keys this process just made and makes them the primary.
+func (m *Manager) install(keys *MerchantKeys) {
+	m.keys.put(cacheKey{keys.merchantID, keys.version}, keys)
+	m.primary.put(keys.merchantID, keys.version)
+}
+
+// forgetVersion drops one cached version.
+func (m *Manager) forgetVersion(merchantID string, version uint32) {
+	m.keys.remove(cacheKey{merchantID, version})
+}
+
+// CacheTTLs are how long a process may keep using an older primary
+// version after a rotation, and how long it may hold any unwrapped key.
+func (m *Manager) CacheTTLs() (primary, key time.Duration) {
+	return m.opts.PrimaryTTL, m.opts.KeyTTL
+}
+
 // CachedKeys is the number of unwrapped key versions held.
 func (m *Manager) CachedKeys() int { return m.keys.len() }
 

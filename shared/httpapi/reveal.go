@@ -7,6 +7,7 @@ import (
 
 	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vault"
+	"github.com/cardvault/vault/shared/vaulterr"
 	"github.com/cardvault/vault/shared/wire"
 )
 
@@ -46,11 +47,24 @@ type revealedSecretClaims struct {
 	Value      string `json:"value"`
 }
 
+// canReceive refuses a reveal to a client with no registered encryption
+// key before anything is read or its request id spent: the response could
+// not be sealed for it.
+func canReceive(r *Request) error {
+	if !r.Auth.Client.HasEncryptionKey() {
+		return vaulterr.New(vaulterr.Forbidden, "client has no registered encryption key for responses")
+	}
+	return nil
+}
+
 // RevealCardRoutes are the routes of the reveal-card function.
 func RevealCardRoutes(v *vault.CardVault, sealer Sealer, now func() time.Time) []Route {
 	return []Route{{
 		Method: http.MethodPost, Path: "/v1/cards/{token}/reveal", Op: wire.OpRevealCard, Body: Bearer,
 		Handle: func(ctx context.Context, r *Request) (Reply, error) {
+			if err := canReceive(r); err != nil {
+				return Reply{}, err
+			}
 			card, trace, err := v.RevealCard(ctx, r.Caller(), r.Params["token"])
 			if err != nil {
 				return Reply{Trace: trace}, err
@@ -109,6 +123,9 @@ func RevealSecretRoutes(s *vault.SecretVault, sealer Sealer, now func() time.Tim
 	return []Route{{
 		Method: http.MethodPost, Path: "/v1/merchants/{merchant_id}/secrets/{name}/reveal", Op: wire.OpRevealSecret, Body: Bearer,
 		Handle: func(ctx context.Context, r *Request) (Reply, error) {
+			if err := canReceive(r); err != nil {
+				return Reply{}, err
+			}
 			sec, trace, err := s.RevealSecret(ctx, r.Caller(), r.Params["name"])
 			if err != nil {
 				return Reply{Trace: trace}, err

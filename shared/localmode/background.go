@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/vault"
 )
 
 // purgeBatch bounds one purge call, so a large backlog is worked off in
@@ -65,4 +68,62 @@ func eventID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// localWork runs the vault's background work in this process: in
+// goroutines beside the local server, or inline for one-shot commands
+// such as `make rotate`, which must finish the work before they exit.
+type localWork struct {
+	life   *vault.KeyLifecycle
+	ctx    context.Context
+	inline bool
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]bool
+	wg      sync.WaitGroup
+}
+
+var _ vault.BackgroundWork = (*localWork)(nil)
+
+func (w *localWork) ContinueRotation(ctx context.Context, merchantID string) error {
+	return w.run(ctx, "rotation", merchantID, func(ctx context.Context) error {
+		_, err := w.life.ContinueRotation(ctx, merchantID)
+		return err
+	})
+}
+
+func (w *localWork) PurgeMerchant(ctx context.Context, merchantID string) error {
+	return w.run(ctx, "purge", merchantID, func(ctx context.Context) error {
+		_, err := w.life.PurgeMerchant(ctx, merchantID)
+		return err
+	})
+}
+
+// run starts job unless the same job for the merchant is running.
+func (w *localWork) run(ctx context.Context, kind, merchantID string, job func(context.Context) error) error {
+	if w.inline {
+		return job(ctx)
+	}
+	key := kind + "\x00" + merchantID
+	w.mu.Lock()
+	if w.running[key] {
+		w.mu.Unlock()
+		return nil
+	}
+	w.running[key] = true
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() {
+			w.mu.Lock()
+			delete(w.running, key)
+			w.mu.Unlock()
+		}()
+		if err := job(w.ctx); err != nil && w.ctx.Err() == nil {
+			w.logger.Error("background key work failed", "work", kind, "merchant_id", merchantID, "err", err)
+		}
+	}()
+	return nil
 }

@@ -233,3 +233,5 @@ func assertNoLeak(t *testing.T, v *vaulttest.Vault) {
 		}
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -12,7 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cardvault/vault/shared/app"
 	"github.com/cardvault/vault/shared/audit"
@@ -20,6 +24,7 @@ import (
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/store"
+	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
 )
 
@@ -41,19 +46,48 @@ type Settings struct {
 	// Now is the clock for every component (default time.Now); tests move
 	// it to expire cards.
 	Now func() time.Time
+	// InlineWork runs background work (re-encryption, purges) inside the
+	// call that starts it, for one-shot commands; the server runs it in
+	// goroutines.
+	InlineWork bool
 }
 
-// SettingsFromEnv reads the contract's VAULT_* variables.
-func SettingsFromEnv(getenv func(string) string) Settings {
+// SettingsFromEnv reads the contract's VAULT_* variables, and the key
+// cache variables AWS mode reads too (VAULT_KEY_CACHE_TTL,
+// VAULT_PRIMARY_TTL, VAULT_KEY_CACHE_SIZE).
+func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	s := Settings{
 		Addr:             getenv("VAULT_ADDR"),
 		Dir:              getenv("VAULT_LOCAL_DIR"),
 		DynamoDBEndpoint: getenv("VAULT_DYNAMODB_ENDPOINT"),
 		Table:            getenv("VAULT_TABLE"),
 		ClientsFile:      getenv("VAULT_CLIENTS_FILE"),
+		KeyOptions:       LocalKeyOptions,
 	}
-	return s.withDefaults()
+	for name, d := range map[string]*time.Duration{"VAULT_KEY_CACHE_TTL": &s.KeyOptions.KeyTTL, "VAULT_PRIMARY_TTL": &s.KeyOptions.PrimaryTTL} {
+		if v := getenv(name); v != "" {
+			parsed, err := time.ParseDuration(v)
+			if err != nil || parsed <= 0 {
+				return s, fmt.Errorf("%s must be a positive duration such as 90s", name)
+			}
+			*d = parsed
+		}
+	}
+	if v := getenv("VAULT_KEY_CACHE_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return s, fmt.Errorf("VAULT_KEY_CACHE_SIZE must be a positive integer")
+		}
+		s.KeyOptions.MaxKeys = n
+	}
+	return s.withDefaults(), nil
 }
+
+// LocalKeyOptions are local mode's key cache defaults. One process serves
+// every function locally, so the cache can be short-lived: a rotation then
+// completes (old versions destroyed) about a minute after it starts,
+// instead of AWS mode's five.
+var LocalKeyOptions = envelope.Options{KeyTTL: time.Minute, PrimaryTTL: 10 * time.Second}
 
 func (s Settings) withDefaults() Settings {
 	if s.Addr == "" {
@@ -81,6 +115,9 @@ const (
 	DemoClientFile = "demo-client.json"
 	AuditFile      = "audit.jsonl"
 	dynaliteDir    = "dynalite"
+	// endpointFile holds the endpoint of the dynalite a running local
+	// server started, for other local processes to share.
+	endpointFile = "dynamodb-endpoint"
 	// DemoClientID is the client made on first start, allowed every
 	// operation for every merchant.
 	DemoClientID = "demo-app"
@@ -99,6 +136,8 @@ type Env struct {
 	Settings  Settings
 	dynalite  *dynalite.Server
 	auditFile *audit.FileSink
+	work      *localWork
+	stopWork  context.CancelFunc
 }
 
 // Start prepares the directory, starts dynalite unless an endpoint is
@@ -122,11 +161,15 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 	env := &Env{Settings: s}
 	endpoint := s.DynamoDBEndpoint
 	if endpoint == "" {
+		endpoint = runningDynalite(ctx, s.Dir)
+	}
+	if endpoint == "" {
 		env.dynalite, err = dynalite.Start(ctx, filepath.Join(s.Dir, dynaliteDir))
 		if err != nil {
 			return nil, err
 		}
 		endpoint = env.dynalite.Endpoint
+		_ = os.WriteFile(filepath.Join(s.Dir, endpointFile), []byte(endpoint), 0o600)
 	}
 	db := store.NewLocalClient(endpoint)
 	if err := store.EnsureTable(ctx, db, s.Table); err != nil {
@@ -148,17 +191,56 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		KeyOptions: s.KeyOptions,
 	}
 	env.UseKeyring(func() (envelope.Keyring, error) { return keyring, nil })
+	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	env.stopWork = stop
+	env.Background = func(life *vault.KeyLifecycle) vault.BackgroundWork {
+		env.work = &localWork{life: life, ctx: workCtx, inline: s.InlineWork, logger: logger, running: map[string]bool{}}
+		return env.work
+	}
 	return env, nil
 }
 
-// Close stops what Start started.
+// Close stops background work and what Start started.
 func (e *Env) Close() {
+	if e.stopWork != nil {
+		e.stopWork()
+	}
+	if e.work != nil {
+		e.work.wg.Wait()
+	}
 	if e.auditFile != nil {
 		_ = e.auditFile.Close()
 	}
 	if e.dynalite != nil {
+		_ = os.Remove(filepath.Join(e.Settings.Dir, endpointFile))
 		_ = e.dynalite.Stop()
 	}
+}
+
+// WaitForWork waits until background work started so far has finished
+// (tests).
+func (e *Env) WaitForWork() {
+	if e.work != nil {
+		e.work.wg.Wait()
+	}
+}
+
+// runningDynalite returns the endpoint of the dynalite a running local
+// server started on this directory's data, if it answers: a second
+// process (make invoke, make rotate) cannot open the same data files, so
+// it shares the server's dynalite.
+func runningDynalite(ctx context.Context, dir string) string {
+	data, err := os.ReadFile(filepath.Join(dir, endpointFile))
+	if err != nil {
+		return ""
+	}
+	endpoint := string(data)
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := store.NewLocalClient(endpoint).ListTables(pctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)}); err != nil {
+		return ""
+	}
+	return endpoint
 }
 
 // DynamoDBEndpoint is the endpoint in use.

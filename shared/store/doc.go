@@ -1,7 +1,8 @@
 // Package store is the vault's DynamoDB adapter: card records, the
-// duplicate-detection index, the replay window, merchant secrets and
-// wrapped merchant keys, all in one table (docs/table.md describes its
-// design).
+// duplicate-detection index, the replay window, merchant secrets, wrapped
+// merchant keys and their lifecycle (merchant directory, shred marks,
+// re-encryption listing and progress), all in one table (docs/table.md
+// describes its design).
 //
 // Every race is settled by a conditional write, never by a transaction, so
 // the adapter behaves the same on AWS and on dynalite, which has none.

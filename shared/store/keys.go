@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +34,19 @@ const (
 	merchantKeyPfx = "MKEY#"
 	versionPrefix  = "V#"
 	merchantGSIPfx = "MERCHANT#"
+
+	// shreddedSK is the tombstone of a shredded merchant, in its key
+	// partition. '~' sorts after every digit, so LatestKey's descending
+	// "V#" query meets it before any version and answers ErrShredded
+	// without a second read; version ranges (V#0000000000..V#4294967295)
+	// never include it.
+	shreddedSK = versionPrefix + "~SHREDDED"
+	// rotationSK is a merchant's re-encryption progress, in its key
+	// partition; it does not begin with "V#", so no key read sees it.
+	rotationSK = "ROTATION"
+	// merchantDirPK is the partition of the merchant directory: one item
+	// per merchant that ever had a key, sorted by escaped merchant id.
+	merchantDirPK = "MERCHANTS"
 )
 
 // merchantShards spreads one merchant's cards over this many index
@@ -48,6 +62,12 @@ const merchantShards = 16
 var keyEscaper = strings.NewReplacer("%", "%25", "#", "%23")
 
 func keyPart(s string) string { return keyEscaper.Replace(s) }
+
+// keyUnescaper inverts keyEscaper: in an escaped part every '%' starts one
+// of the two escapes, so a left-to-right replacement restores the id.
+var keyUnescaper = strings.NewReplacer("%23", "#", "%25", "%")
+
+func unescapeKeyPart(s string) string { return keyUnescaper.Replace(s) }
 
 func cardPK(token string) string { return cardPrefix + keyPart(token) }
 
@@ -68,6 +88,16 @@ func merchantKeyPK(merchantID string) string { return merchantKeyPfx + keyPart(m
 // versionKey zero-pads a key version to 10 digits (uint32's maximum width),
 // so string order is numeric order: LatestKey reads the last sort key.
 func versionKey(version uint32) string { return fmt.Sprintf("%s%010d", versionPrefix, version) }
+
+// parseVersionKey reads a sort key written by versionKey.
+func parseVersionKey(sk string) (uint32, bool) {
+	digits, ok := strings.CutPrefix(sk, versionPrefix)
+	if !ok || len(digits) != 10 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(digits, 10, 32)
+	return uint32(v), err == nil
+}
 
 // merchantIndexPK is the by_merchant partition key of a card: the merchant
 // plus a shard picked by the token. Readers of the index query all

@@ -38,8 +38,10 @@ func (it merchantKeyItem) storedKey(merchantID string) (envelope.StoredKey, erro
 }
 
 // LatestKey returns the merchant's highest key version, or
-// envelope.ErrNoKey. Versions sort numerically as strings (zero-padded), so
-// this is one strongly consistent single-item query.
+// envelope.ErrNoKey, or envelope.ErrShredded once the merchant was
+// shredded. Versions sort numerically as strings (zero-padded) and the
+// shred tombstone sorts after all of them, so this is one strongly
+// consistent single-item query either way.
 func (s *Store) LatestKey(ctx context.Context, merchantID string) (envelope.StoredKey, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),
@@ -57,6 +59,9 @@ func (s *Store) LatestKey(ctx context.Context, merchantID string) (envelope.Stor
 	}
 	if len(out.Items) == 0 {
 		return envelope.StoredKey{}, envelope.ErrNoKey
+	}
+	if sk, ok := out.Items[0][attrSK].(*types.AttributeValueMemberS); ok && sk.Value == shreddedSK {
+		return envelope.StoredKey{}, envelope.ErrShredded
 	}
 	return decodeMerchantKey(out.Items[0], merchantID)
 }
@@ -83,6 +88,15 @@ func (s *Store) KeyVersion(ctx context.Context, merchantID string, version uint3
 // version, one wins and the other reads the winner's key. An item with the
 // very same wrapped key is this write already done (every wrap is
 // randomised), so an SDK retry after a lost answer succeeds.
+//
+// The merchant enters the directory first (an idempotent write), so that
+// no crash between the two writes can leave a merchant with keys that
+// scheduled rotation never visits.
+//
+// A version created while the merchant is being shredded is removed again
+// and answers envelope.ErrShredded: the shredder marks the merchant before
+// listing its versions, and this create checks the mark after its write,
+// so whichever comes second sees the other and no key survives a shred.
 func (s *Store) CreateKey(ctx context.Context, key envelope.StoredKey) error {
 	item, err := attributevalue.MarshalMap(merchantKeyItem{
 		PK:          merchantKeyPK(key.MerchantID),
@@ -96,6 +110,9 @@ func (s *Store) CreateKey(ctx context.Context, key envelope.StoredKey) error {
 	if err != nil {
 		return corrupt("merchant key", err)
 	}
+	if err := s.enterDirectory(ctx, key.MerchantID); err != nil {
+		return err
+	}
 	cond, names, values := createOnce("wrapped", key.Wrapped.Ciphertext)
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(s.table),
@@ -105,13 +122,22 @@ func (s *Store) CreateKey(ctx context.Context, key envelope.StoredKey) error {
 		ExpressionAttributeValues: values,
 	})
 	switch {
-	case err == nil:
-		return nil
 	case conditionFailed(err):
 		return envelope.ErrKeyExists
-	default:
+	case err != nil:
 		return unavailable("PutItem", err)
 	}
+	shredded, err := s.Shredded(ctx, key.MerchantID)
+	if err != nil {
+		return err
+	}
+	if shredded {
+		if err := s.DestroyKey(ctx, key.MerchantID, key.Version); err != nil {
+			return err
+		}
+		return envelope.ErrShredded
+	}
+	return nil
 }
 
 func decodeMerchantKey(av map[string]types.AttributeValue, merchantID string) (envelope.StoredKey, error) {

@@ -103,15 +103,16 @@ type sealedCard struct {
 
 // CardVault runs the operations that need the merchant's keys.
 type CardVault struct {
-	cards  CardStore
-	replay ReplayGuard
-	keys   *envelope.Manager
-	now    Clock
+	cards     CardStore
+	replay    ReplayGuard
+	merchants MerchantStatus
+	keys      *envelope.Manager
+	now       Clock
 }
 
 // NewCardVault builds a CardVault.
-func NewCardVault(cards CardStore, replay ReplayGuard, keys *envelope.Manager, now Clock) *CardVault {
-	return &CardVault{cards: cards, replay: replay, keys: keys, now: now}
+func NewCardVault(cards CardStore, replay ReplayGuard, merchants MerchantStatus, keys *envelope.Manager, now Clock) *CardVault {
+	return &CardVault{cards: cards, replay: replay, merchants: merchants, keys: keys, now: now}
 }
 
 // validatedCard is a card that passed every check of the contract.
@@ -156,6 +157,9 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	if in.TTL != 0 && (in.TTL < MinCardTTL || in.TTL > MaxCardTTL) {
 		return CardView{}, Trace{}, vaulterr.New(vaulterr.InvalidCard, "ttl_seconds must be between 60 and 315360000")
 	}
+	if err := checkMerchant(ctx, v.merchants, in.MerchantID); err != nil {
+		return CardView{}, Trace{}, err
+	}
 	// Everything is checked: from here on the request is carried out, so
 	// its id is spent first. A replay is refused before anything changes.
 	if err := consume(ctx, v.replay, in.Caller, now); err != nil {
@@ -163,7 +167,7 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	}
 	keys, usage, err := v.keys.Primary(ctx, in.MerchantID)
 	if err != nil {
-		return CardView{}, Trace{}, err
+		return CardView{}, Trace{}, mapKeyError(err)
 	}
 	trace := Trace{KeyVersion: keys.Version()}
 	trace.usedKeys(usage)
@@ -330,9 +334,12 @@ func consume(ctx context.Context, replay ReplayGuard, c Caller, now time.Time) e
 // liveCard reads a card the caller may see: it exists, belongs to the
 // caller's merchant and has not expired. Anything else is not_found, so
 // that another merchant's tokens cannot be told apart from unknown ones.
-func liveCard(ctx context.Context, cards CardStore, merchantID, token string, now time.Time) (CardRecord, error) {
+func liveCard(ctx context.Context, cards CardStore, merchants MerchantStatus, merchantID, token string, now time.Time) (CardRecord, error) {
 	if !validToken(token) {
 		return CardRecord{}, vaulterr.New(vaulterr.NotFound, "no such card")
+	}
+	if err := checkMerchant(ctx, merchants, merchantID); err != nil {
+		return CardRecord{}, err
 	}
 	rec, err := cards.Card(ctx, token)
 	if errors.Is(err, ErrNotFound) {

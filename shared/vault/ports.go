@@ -7,6 +7,7 @@ import (
 
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/card"
+	"github.com/cardvault/vault/shared/envelope"
 )
 
 // Store errors. Adapters return exactly these (wrapped or not) so the
@@ -127,4 +128,66 @@ type ReplayGuard interface {
 // Auditor receives one event per request and per background action.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Event) error
+}
+
+// SealedRecord is a merchant record as key rotation sees it: which record
+// it is (for the AAD), its ciphertext and the key version that sealed it.
+type SealedRecord struct {
+	Ref        envelope.RecordRef
+	Sealed     []byte
+	KeyVersion uint32
+	// Key is the store's own address of the item, opaque to the vault.
+	Key string
+}
+
+// RotationState is a merchant's re-encryption progress, kept in the table
+// so that a rotation cut off by a timeout or a crash resumes where it
+// stopped.
+type RotationState struct {
+	MerchantID string
+	// Running is false once the last rotation finished.
+	Running bool
+	// TargetVersion is the version records are moved to.
+	TargetVersion uint32
+	StartedAt     time.Time
+	// PassStartedAt is when the current pass over the records began; a
+	// pass that began after every container stopped using older versions
+	// and found nothing left proves the old versions unused.
+	PassStartedAt time.Time
+	// Cursor is where the current pass stopped ("" at its start).
+	Cursor string
+	// Reencrypted counts records moved in this rotation; PassMoved those
+	// moved in the current pass.
+	Reencrypted int
+	PassMoved   int
+	// Revision orders writes of the state: a save is conditional on the
+	// revision read, so two workers cannot both advance it.
+	Revision int64
+}
+
+// RotationStore is what re-encryption needs of the store.
+type RotationStore interface {
+	// RecordsBelow lists up to limit records of the merchant sealed with a
+	// key version below `below`, starting after cursor; the returned
+	// cursor is "" when the listing is complete. It reads an index that
+	// may lag the table a little: callers re-check with ResealRecord.
+	RecordsBelow(ctx context.Context, merchantID string, below uint32, cursor string, limit int) ([]SealedRecord, string, error)
+	// ResealRecord replaces rec's ciphertext with sealed (made with key
+	// version) only if the item still holds rec.Sealed: ErrConflict if it
+	// changed or is gone, so a concurrent update or delete always wins.
+	ResealRecord(ctx context.Context, rec SealedRecord, sealed []byte, version uint32) error
+	// CountRecords counts the merchant's records sealed with version.
+	CountRecords(ctx context.Context, merchantID string, version uint32) (int, error)
+	// RotationState reads the merchant's state (zero value if none).
+	RotationState(ctx context.Context, merchantID string) (RotationState, error)
+	// SaveRotationState writes st if the stored revision is still
+	// st.Revision (0: none stored), storing st.Revision+1; else
+	// ErrConflict.
+	SaveRotationState(ctx context.Context, st RotationState) error
+	// RecordsOf lists up to limit records of the merchant (any version),
+	// for purging a shredded merchant.
+	RecordsOf(ctx context.Context, merchantID string, cursor string, limit int) ([]SealedRecord, string, error)
+	// DeleteRecord deletes a record and anything that points at it (a
+	// card's index entry).
+	DeleteRecord(ctx context.Context, rec SealedRecord) error
 }

@@ -25,7 +25,7 @@ type RevealedCard struct {
 // RevealCard opens the caller's merchant's card.
 func (v *CardVault) RevealCard(ctx context.Context, c Caller, token string) (RevealedCard, Trace, error) {
 	now := v.now().UTC()
-	rec, err := liveCard(ctx, v.cards, c.MerchantID, token, now)
+	rec, err := liveCard(ctx, v.cards, v.merchants, c.MerchantID, token, now)
 	if err != nil {
 		return RevealedCard{}, Trace{}, err
 	}
@@ -57,7 +57,7 @@ func (v *CardVault) openCard(ctx context.Context, rec CardRecord) (sealedCard, e
 		return sealedCard{}, envelope.Usage{}, integrityError()
 	}
 	keys, usage, err := v.keys.Version(ctx, rec.MerchantID, version)
-	if errors.Is(err, envelope.ErrNoKey) {
+	if errors.Is(err, envelope.ErrNoKey) || errors.Is(err, envelope.ErrShredded) {
 		// The merchant was shredded: nothing of it can be decrypted.
 		return sealedCard{}, usage, vaulterr.New(vaulterr.NotFound, "no such card")
 	}
@@ -86,30 +86,31 @@ func integrityError() error {
 // DeleteCard deletes the caller's merchant's card and its index entry.
 // Vaulting the same card again afterwards makes a new token.
 func (v *CardVault) DeleteCard(ctx context.Context, c Caller, token string) (Trace, error) {
-	return deleteCard(ctx, v.cards, v.replay, v.now, c, token)
+	return deleteCard(ctx, v.cards, v.replay, v.merchants, v.now, c, token)
 }
 
 // CardDeleter deletes cards. It needs no keys, so the function serving
 // delete_card holds no decrypt permission.
 type CardDeleter struct {
-	cards  CardStore
-	replay ReplayGuard
-	now    Clock
+	cards     CardStore
+	replay    ReplayGuard
+	merchants MerchantStatus
+	now       Clock
 }
 
 // NewCardDeleter builds a CardDeleter.
-func NewCardDeleter(cards CardStore, replay ReplayGuard, now Clock) *CardDeleter {
-	return &CardDeleter{cards: cards, replay: replay, now: now}
+func NewCardDeleter(cards CardStore, replay ReplayGuard, merchants MerchantStatus, now Clock) *CardDeleter {
+	return &CardDeleter{cards: cards, replay: replay, merchants: merchants, now: now}
 }
 
 // DeleteCard deletes the caller's merchant's card.
 func (d *CardDeleter) DeleteCard(ctx context.Context, c Caller, token string) (Trace, error) {
-	return deleteCard(ctx, d.cards, d.replay, d.now, c, token)
+	return deleteCard(ctx, d.cards, d.replay, d.merchants, d.now, c, token)
 }
 
-func deleteCard(ctx context.Context, cards CardStore, replay ReplayGuard, now Clock, c Caller, token string) (Trace, error) {
+func deleteCard(ctx context.Context, cards CardStore, replay ReplayGuard, merchants MerchantStatus, now Clock, c Caller, token string) (Trace, error) {
 	t := now().UTC()
-	rec, err := liveCard(ctx, cards, c.MerchantID, token, t)
+	rec, err := liveCard(ctx, cards, merchants, c.MerchantID, token, t)
 	if err != nil {
 		return Trace{}, err
 	}

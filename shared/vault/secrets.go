@@ -62,15 +62,16 @@ type RevealedSecret struct {
 
 // SecretVault runs the secret operations that need keys.
 type SecretVault struct {
-	secrets SecretStore
-	replay  ReplayGuard
-	keys    *envelope.Manager
-	now     Clock
+	secrets   SecretStore
+	replay    ReplayGuard
+	merchants MerchantStatus
+	keys      *envelope.Manager
+	now       Clock
 }
 
 // NewSecretVault builds a SecretVault.
-func NewSecretVault(secrets SecretStore, replay ReplayGuard, keys *envelope.Manager, now Clock) *SecretVault {
-	return &SecretVault{secrets: secrets, replay: replay, keys: keys, now: now}
+func NewSecretVault(secrets SecretStore, replay ReplayGuard, merchants MerchantStatus, keys *envelope.Manager, now Clock) *SecretVault {
+	return &SecretVault{secrets: secrets, replay: replay, merchants: merchants, keys: keys, now: now}
 }
 
 func validateSecret(in PutSecretInput) error {
@@ -114,13 +115,16 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 	if err := validateSecret(in); err != nil {
 		return SecretView{}, Trace{}, err
 	}
+	if err := checkMerchant(ctx, s.merchants, in.MerchantID); err != nil {
+		return SecretView{}, Trace{}, err
+	}
 	now := s.now().UTC()
 	if err := consume(ctx, s.replay, in.Caller, now); err != nil {
 		return SecretView{}, Trace{}, err
 	}
 	keys, usage, err := s.keys.Primary(ctx, in.MerchantID)
 	if err != nil {
-		return SecretView{}, Trace{}, err
+		return SecretView{}, Trace{}, mapKeyError(err)
 	}
 	trace := Trace{KeyVersion: keys.Version()}
 	trace.usedKeys(usage)
@@ -172,7 +176,7 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 // RevealSecret opens the latest version of a merchant secret.
 func (s *SecretVault) RevealSecret(ctx context.Context, c Caller, name string) (RevealedSecret, Trace, error) {
 	now := s.now().UTC()
-	rec, err := latestSecret(ctx, s.secrets, c.MerchantID, name)
+	rec, err := latestSecret(ctx, s.secrets, s.merchants, c.MerchantID, name)
 	if err != nil {
 		return RevealedSecret{}, Trace{}, err
 	}
@@ -186,7 +190,7 @@ func (s *SecretVault) RevealSecret(ctx context.Context, c Caller, name string) (
 	}
 	keys, usage, err := s.keys.Version(ctx, c.MerchantID, version)
 	trace.usedKeys(usage)
-	if errors.Is(err, envelope.ErrNoKey) {
+	if errors.Is(err, envelope.ErrNoKey) || errors.Is(err, envelope.ErrShredded) {
 		return RevealedSecret{}, trace, vaulterr.New(vaulterr.NotFound, "no such secret")
 	}
 	if err != nil {
@@ -204,19 +208,20 @@ func (s *SecretVault) RevealSecret(ctx context.Context, c Caller, name string) (
 // SecretMetadata answers get_secret and delete_secret, which need no key:
 // the function serving them holds no decrypt permission.
 type SecretMetadata struct {
-	secrets SecretStore
-	replay  ReplayGuard
-	now     Clock
+	secrets   SecretStore
+	replay    ReplayGuard
+	merchants MerchantStatus
+	now       Clock
 }
 
 // NewSecretMetadata builds a SecretMetadata.
-func NewSecretMetadata(secrets SecretStore, replay ReplayGuard, now Clock) *SecretMetadata {
-	return &SecretMetadata{secrets: secrets, replay: replay, now: now}
+func NewSecretMetadata(secrets SecretStore, replay ReplayGuard, merchants MerchantStatus, now Clock) *SecretMetadata {
+	return &SecretMetadata{secrets: secrets, replay: replay, merchants: merchants, now: now}
 }
 
 // GetSecret returns a secret's metadata and mask.
 func (m *SecretMetadata) GetSecret(ctx context.Context, c Caller, name string) (SecretView, Trace, error) {
-	rec, err := latestSecret(ctx, m.secrets, c.MerchantID, name)
+	rec, err := latestSecret(ctx, m.secrets, m.merchants, c.MerchantID, name)
 	if err != nil {
 		return SecretView{}, Trace{}, err
 	}
@@ -228,7 +233,7 @@ func (m *SecretMetadata) GetSecret(ctx context.Context, c Caller, name string) (
 
 // DeleteSecret deletes every version of a secret.
 func (m *SecretMetadata) DeleteSecret(ctx context.Context, c Caller, name string) (Trace, error) {
-	if _, err := latestSecret(ctx, m.secrets, c.MerchantID, name); err != nil {
+	if _, err := latestSecret(ctx, m.secrets, m.merchants, c.MerchantID, name); err != nil {
 		return Trace{}, err
 	}
 	if err := consume(ctx, m.replay, c, m.now().UTC()); err != nil {
@@ -241,9 +246,12 @@ func (m *SecretMetadata) DeleteSecret(ctx context.Context, c Caller, name string
 	return Trace{}, err
 }
 
-func latestSecret(ctx context.Context, secrets SecretStore, merchantID, name string) (SecretRecord, error) {
+func latestSecret(ctx context.Context, secrets SecretStore, merchants MerchantStatus, merchantID, name string) (SecretRecord, error) {
 	if !ValidSecretName(name) {
 		return SecretRecord{}, vaulterr.New(vaulterr.NotFound, "no such secret")
+	}
+	if err := checkMerchant(ctx, merchants, merchantID); err != nil {
+		return SecretRecord{}, err
 	}
 	rec, err := secrets.LatestSecret(ctx, merchantID, name)
 	if errors.Is(err, ErrNotFound) {
@@ -264,8 +272,12 @@ func secretView(rec SecretRecord) SecretView {
 	}
 }
 
-// secretRef names one version of a secret; names cannot hold "/", so the
-// id is unambiguous.
+// SecretRecordID is the record id of one version of a secret, bound into
+// its AAD; names cannot hold "/", so the id is unambiguous.
+func SecretRecordID(name string, version uint32) string {
+	return name + "/" + strconv.FormatUint(uint64(version), 10)
+}
+
 func secretRef(merchantID, name string, version uint32) envelope.RecordRef {
-	return envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: merchantID, ID: name + "/" + strconv.FormatUint(uint64(version), 10)}
+	return envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: merchantID, ID: SecretRecordID(name, version)}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/localmode"
@@ -50,6 +51,21 @@ type Vault struct {
 // its registry (see NewClient).
 func Start(t testing.TB, clients ...*Client) *Vault {
 	t.Helper()
+	return StartWith(t, Options{}, clients...)
+}
+
+// Options tune a test vault.
+type Options struct {
+	// KeyTTL and PrimaryTTL shorten the key cache, so that a rotation can
+	// finish within a test.
+	KeyTTL, PrimaryTTL time.Duration
+	// InlineWork runs background work inside the request that starts it.
+	InlineWork bool
+}
+
+// StartWith runs a vault with options.
+func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
+	t.Helper()
 	endpoint := dynalite.ForTest(t)
 	dir := t.TempDir()
 	v := &Vault{t: t, Dir: dir, Logs: &SyncBuffer{}}
@@ -59,6 +75,8 @@ func Start(t testing.TB, clients ...*Client) *Vault {
 		DynamoDBEndpoint: endpoint,
 		Table:            "t_" + randomHex(8),
 		Now:              v.Now,
+		KeyOptions:       envelope.Options{KeyTTL: opts.KeyTTL, PrimaryTTL: opts.PrimaryTTL},
+		InlineWork:       opts.InlineWork,
 	}, logger)
 	if err != nil {
 		t.Fatalf("local vault: %v", err)

@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/vault"
+)
+
+// WorkDetailType is the detail-type of events asking rotate-dek for
+// background work; a rule on the vault's bus sends their detail to it.
+const WorkDetailType = "Card Vault Key Work Requested"
+
+// EventWork starts background work in AWS by putting an event on the
+// vault's bus, which a rule delivers to rotate-dek (InputPath $.detail).
+// It needs only events:PutEvents, which every function has for audit.
+type EventWork struct {
+	Client audit.EventBridgeAPI
+	Bus    string
+}
+
+var _ vault.BackgroundWork = EventWork{}
+
+// ContinueRotation implements vault.BackgroundWork.
+func (w EventWork) ContinueRotation(ctx context.Context, merchantID string) error {
+	return w.put(ctx, vault.WorkRequest{Action: vault.ActionContinueRotation, MerchantID: merchantID})
+}
+
+// PurgeMerchant implements vault.BackgroundWork.
+func (w EventWork) PurgeMerchant(ctx context.Context, merchantID string) error {
+	return w.put(ctx, vault.WorkRequest{Action: vault.ActionPurgeMerchant, MerchantID: merchantID})
+}
+
+func (w EventWork) put(ctx context.Context, req vault.WorkRequest) error {
+	detail, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	entry := types.PutEventsRequestEntry{
+		Source:     aws.String(audit.EventSource),
+		DetailType: aws.String(WorkDetailType),
+		Detail:     aws.String(string(detail)),
+	}
+	if w.Bus != "" {
+		entry.EventBusName = aws.String(w.Bus)
+	}
+	out, err := w.Client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{entry}})
+	if err != nil {
+		return err
+	}
+	if out.FailedEntryCount > 0 {
+		return fmt.Errorf("work event refused: %s", aws.ToString(out.Entries[0].ErrorCode))
+	}
+	return nil
+}

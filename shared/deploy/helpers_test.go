@@ -1,0 +1,228 @@
+package deploy_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/deploy"
+	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/wire"
+)
+
+// repoRoot is the module root, two levels above this package.
+const repoRoot = "../.."
+
+// contractRoutes are every route of the wire contract: the eleven
+// operations, the public keys and the health check.
+var contractRoutes = []string{
+	"POST /v1/cards",
+	"GET /v1/cards/{token}",
+	"POST /v1/cards/{token}/reveal",
+	"DELETE /v1/cards/{token}",
+	"PUT /v1/merchants/{merchant_id}/secrets/{name}",
+	"GET /v1/merchants/{merchant_id}/secrets/{name}",
+	"POST /v1/merchants/{merchant_id}/secrets/{name}/reveal",
+	"DELETE /v1/merchants/{merchant_id}/secrets/{name}",
+	"POST /v1/merchants/{merchant_id}/keys/rotate",
+	"GET /v1/merchants/{merchant_id}/keys",
+	"DELETE /v1/merchants/{merchant_id}",
+	"GET /v1/jwks",
+	"GET /v1/health",
+}
+
+// unauthenticatedRoutes are the routes the contract leaves open.
+var unauthenticatedRoutes = []string{"GET /v1/jwks", "GET /v1/health"}
+
+// functionSpec is what the template must give one function.
+type functionSpec struct {
+	http           bool
+	needsKeys      bool
+	needsVaultJWKS bool
+	routes         []string
+}
+
+// functions lists every function the template must declare, by name: the
+// directories under functions/, with their flags (app.Functions, and
+// app.RotateDEK for the one function that is not HTTP) and routes.
+func functions(t *testing.T) map[string]functionSpec {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(repoRoot, "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]functionSpec{}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		fn, err := app.FunctionNamed(name)
+		switch {
+		case err == nil:
+			out[name] = specOf(t, fn)
+		case name == app.RotateDEK.Name:
+			out[name] = functionSpec{needsKeys: app.RotateDEK.NeedsKeys, needsVaultJWKS: app.RotateDEK.NeedsVaultJWKS}
+		default:
+			t.Fatalf("functions/%s has no app.Functions entry and is not a known non-HTTP function", name)
+		}
+	}
+	return out
+}
+
+func specOf(t *testing.T, fn app.Function) functionSpec {
+	t.Helper()
+	routes, err := fn.Routes(routeComponents(t))
+	if err != nil {
+		t.Fatalf("%s: routes: %v", fn.Name, err)
+	}
+	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS}
+	for _, r := range routes {
+		spec.routes = append(spec.routes, r.Key())
+	}
+	sort.Strings(spec.routes)
+	return spec
+}
+
+var stubComponents struct {
+	once sync.Once
+	c    *app.Components
+	err  error
+}
+
+// routeComponents are components good enough to list a function's routes
+// (nothing is called through them).
+func routeComponents(t *testing.T) *app.Components {
+	t.Helper()
+	stubComponents.once.Do(func() {
+		doc, err := wire.GenerateVaultKeys()
+		if err != nil {
+			stubComponents.err = err
+			return
+		}
+		keys, err := wire.ParseVaultKeys(doc)
+		if err != nil {
+			stubComponents.err = err
+			return
+		}
+		c := &app.Components{VaultKeys: keys, Now: time.Now}
+		c.UseKeyring(func() (envelope.Keyring, error) { return refusingKeyring{}, nil })
+		stubComponents.c = c
+	})
+	if stubComponents.err != nil {
+		t.Fatal(stubComponents.err)
+	}
+	return stubComponents.c
+}
+
+// refusingKeyring stands in where no key is ever used.
+type refusingKeyring struct{}
+
+var _ envelope.Keyring = refusingKeyring{}
+
+func (refusingKeyring) Wrap(context.Context, []byte, envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
+	return envelope.WrappedKey{}, envelope.Call{}, errRefused
+}
+func (refusingKeyring) Unwrap(context.Context, envelope.WrappedKey, envelope.EncryptionContext) ([]byte, envelope.Call, error) {
+	return nil, envelope.Call{}, errRefused
+}
+func (refusingKeyring) ReWrap(context.Context, envelope.WrappedKey, envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
+	return envelope.WrappedKey{}, envelope.Call{}, errRefused
+}
+func (refusingKeyring) MasterKeyID() string { return "refusing" }
+
+type constError string
+
+func (e constError) Error() string { return string(e) }
+
+const errRefused = constError("no keyring in this test")
+
+var loaded struct {
+	once sync.Once
+	t    *deploy.Template
+	err  error
+}
+
+// template is the repository's template.yaml, parsed once.
+func template(t *testing.T) *deploy.Template {
+	t.Helper()
+	loaded.once.Do(func() {
+		loaded.t, loaded.err = deploy.Load(filepath.Join(repoRoot, "template.yaml"))
+	})
+	if loaded.err != nil {
+		t.Fatal(loaded.err)
+	}
+	return loaded.t
+}
+
+// functionResource returns the function's resource, failing the test if
+// it is missing.
+func functionResource(t *testing.T, name string) deploy.Resource {
+	t.Helper()
+	id := deploy.FunctionLogicalID(name)
+	r, ok := template(t).Resources[id]
+	if !ok || r.Type != deploy.TypeFunction {
+		t.Fatalf("template has no %s resource %s (for functions/%s)", deploy.TypeFunction, id, name)
+	}
+	return r
+}
+
+// roleOf returns the logical id and statements of a function's role.
+func roleOf(t *testing.T, name string) (string, []deploy.Statement) {
+	t.Helper()
+	fn := functionResource(t, name)
+	id, attr, ok := deploy.GetAttTarget(fn.Prop("Role"))
+	if !ok || attr != "Arn" {
+		t.Fatalf("%s: Role must be !GetAtt <its own role>.Arn, is %v", name, fn.Prop("Role"))
+	}
+	role, ok := template(t).Resources[id]
+	if !ok || role.Type != deploy.TypeRole {
+		t.Fatalf("%s: role %s is not an %s of the template", name, id, deploy.TypeRole)
+	}
+	stmts, err := deploy.RoleStatements(id, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, stmts
+}
+
+// env is the function's environment: Globals merged with its own, as SAM
+// merges them.
+func env(t *testing.T, name string) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	global, _ := template(t).FunctionGlobal("Environment").(map[string]any)
+	vars, _ := global["Variables"].(map[string]any)
+	for k, v := range vars {
+		out[k] = v
+	}
+	own, _ := functionResource(t, name).Prop("Environment", "Variables").(map[string]any)
+	for k, v := range own {
+		out[k] = v
+	}
+	return out
+}
+
+// fnProp is a function property, falling back to Globals.Function.
+func fnProp(t *testing.T, name, prop string) any {
+	t.Helper()
+	if v := functionResource(t, name).Prop(prop); v != nil {
+		return v
+	}
+	return template(t).FunctionGlobal(prop)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

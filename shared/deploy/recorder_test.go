@@ -1,0 +1,281 @@
+package deploy_test
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cardvault/vault/shared/deploy"
+	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/invoke"
+	"github.com/cardvault/vault/shared/store"
+)
+
+// awsCall is one call a function made that IAM would authorise: a
+// DynamoDB action on an item (its partition key) or the index, or a KMS
+// action with an encryption context.
+type awsCall struct {
+	function string
+	action   string
+	index    string
+	// leading are the partition keys the call names (several for a batch).
+	leading []string
+	context map[string]string
+}
+
+func (c awsCall) String() string {
+	s := c.function + " " + c.action
+	if c.index != "" {
+		s += " index " + c.index
+	}
+	if len(c.leading) > 0 {
+		s += " " + strings.Join(c.leading, ",")
+	}
+	if c.context != nil {
+		keys := make([]string, 0, len(c.context))
+		for k, v := range c.context {
+			keys = append(keys, k+"="+v)
+		}
+		sort.Strings(keys)
+		s += " {" + strings.Join(keys, ",") + "}"
+	}
+	return s
+}
+
+// recorder collects calls, attributed by invoke.FunctionFrom.
+type recorder struct {
+	mu    sync.Mutex
+	calls []awsCall
+}
+
+func (r *recorder) add(ctx context.Context, c awsCall) {
+	c.function = invoke.FunctionFrom(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, c)
+}
+
+func (r *recorder) all() []awsCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.calls)
+}
+
+// recordingDB records the item-level calls the store makes.
+type recordingDB struct {
+	store.DynamoAPI
+	rec *recorder
+}
+
+var _ store.DynamoAPI = recordingDB{}
+
+func pkOf(item map[string]types.AttributeValue) []string {
+	if s, ok := item["pk"].(*types.AttributeValueMemberS); ok {
+		return []string{s.Value}
+	}
+	return nil
+}
+
+func (d recordingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	d.rec.add(ctx, awsCall{action: "dynamodb:GetItem", leading: pkOf(in.Key)})
+	return d.DynamoAPI.GetItem(ctx, in, opts...)
+}
+
+func (d recordingDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	d.rec.add(ctx, awsCall{action: "dynamodb:PutItem", leading: pkOf(in.Item)})
+	return d.DynamoAPI.PutItem(ctx, in, opts...)
+}
+
+func (d recordingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	d.rec.add(ctx, awsCall{action: "dynamodb:UpdateItem", leading: pkOf(in.Key)})
+	return d.DynamoAPI.UpdateItem(ctx, in, opts...)
+}
+
+func (d recordingDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	d.rec.add(ctx, awsCall{action: "dynamodb:DeleteItem", leading: pkOf(in.Key)})
+	return d.DynamoAPI.DeleteItem(ctx, in, opts...)
+}
+
+// keyCondition finds the partition key placeholder of a key condition
+// ("pk = :pk AND ...").
+var keyCondition = regexp.MustCompile(`^\s*#?(\w+)\s*=\s*(:\w+)`)
+
+func (d recordingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c := awsCall{action: "dynamodb:Query", index: aws.ToString(in.IndexName)}
+	if m := keyCondition.FindStringSubmatch(aws.ToString(in.KeyConditionExpression)); m != nil {
+		if s, ok := in.ExpressionAttributeValues[m[2]].(*types.AttributeValueMemberS); ok {
+			c.leading = []string{s.Value}
+		}
+	}
+	d.rec.add(ctx, c)
+	return d.DynamoAPI.Query(ctx, in, opts...)
+}
+
+func (d recordingDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	c := awsCall{action: "dynamodb:BatchGetItem"}
+	for _, ka := range in.RequestItems {
+		for _, key := range ka.Keys {
+			c.leading = append(c.leading, pkOf(key)...)
+		}
+	}
+	d.rec.add(ctx, c)
+	return d.DynamoAPI.BatchGetItem(ctx, in, opts...)
+}
+
+func (d recordingDB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	d.rec.add(ctx, awsCall{action: "dynamodb:Scan", index: aws.ToString(in.IndexName)})
+	return d.DynamoAPI.Scan(ctx, in, opts...)
+}
+
+// recordingKeyring records keyring calls as the KMS actions the AWS
+// keyring makes for them (shared/envelope/kmskeyring).
+type recordingKeyring struct {
+	envelope.Keyring
+	rec *recorder
+}
+
+var _ envelope.Keyring = recordingKeyring{}
+
+func (k recordingKeyring) Wrap(ctx context.Context, key []byte, ec envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
+	k.rec.add(ctx, awsCall{action: "kms:Encrypt", context: ec})
+	return k.Keyring.Wrap(ctx, key, ec)
+}
+
+func (k recordingKeyring) Unwrap(ctx context.Context, w envelope.WrappedKey, ec envelope.EncryptionContext) ([]byte, envelope.Call, error) {
+	k.rec.add(ctx, awsCall{action: "kms:Decrypt", context: ec})
+	return k.Keyring.Unwrap(ctx, w, ec)
+}
+
+func (k recordingKeyring) ReWrap(ctx context.Context, w envelope.WrappedKey, ec envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
+	// kms:ReEncrypt needs both halves on the key.
+	k.rec.add(ctx, awsCall{action: "kms:ReEncryptFrom", context: ec})
+	k.rec.add(ctx, awsCall{action: "kms:ReEncryptTo", context: ec})
+	return k.Keyring.ReWrap(ctx, w, ec)
+}
+
+// allows reports whether one of the statements allows the call, evaluating
+// the subset of IAM the template uses: exact actions, the table or index
+// resource, and the StringLike/StringEquals/ForAllValues/Null conditions
+// on the keys the vault conditions on. An unknown condition denies.
+func allows(stmts []deploy.Statement, c awsCall) bool {
+	for _, st := range stmts {
+		if st.Effect == "Allow" && st.HasAction(c.action) && resourceMatches(st, c) && conditionsHold(st, c) {
+			return true
+		}
+	}
+	return false
+}
+
+func resourceMatches(st deploy.Statement, c awsCall) bool {
+	for _, r := range st.Resources {
+		switch {
+		case strings.HasPrefix(c.action, "kms:"):
+			if deploy.Refers(r, "MerchantKeysKey") {
+				return true
+			}
+		case c.index != "":
+			if s, ok := deploy.SubString(r); ok && s == "${VaultTable.Arn}/index/"+c.index {
+				return true
+			}
+		default:
+			if _, attr, ok := deploy.GetAttTarget(r); ok && attr == "Arn" && deploy.Refers(r, "VaultTable") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func conditionsHold(st deploy.Statement, c awsCall) bool {
+	for op, keys := range st.Condition {
+		for key, raw := range keys {
+			want := deploy.Strings(raw)
+			if !conditionHolds(op, key, want, c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func conditionHolds(op, key string, want []string, c awsCall) bool {
+	values, present := requestValues(key, c)
+	switch op {
+	case "Null":
+		return slices.Equal(want, []string{"false"}) == present
+	case "StringEquals":
+		return present && len(values) == 1 && slices.Contains(want, values[0])
+	case "ForAllValues:StringEquals":
+		for _, v := range values {
+			if !slices.Contains(want, v) {
+				return false
+			}
+		}
+		return true
+	case "ForAllValues:StringLike":
+		for _, v := range values {
+			if !slices.ContainsFunc(want, func(p string) bool { return stringLike(p, v) }) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// stringLike is IAM's StringLike: '*' matches any run of characters
+// (including none), '?' any one character.
+func stringLike(pattern, s string) bool {
+	for pattern != "" {
+		switch pattern[0] {
+		case '*':
+			for i := len(s); i >= 0; i-- {
+				if stringLike(pattern[1:], s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if s == "" {
+				return false
+			}
+		default:
+			if s == "" || s[0] != pattern[0] {
+				return false
+			}
+		}
+		pattern, s = pattern[1:], s[1:]
+	}
+	return s == ""
+}
+
+// requestValues are the values of a condition key for the call.
+func requestValues(key string, c awsCall) ([]string, bool) {
+	switch {
+	case key == "dynamodb:LeadingKeys":
+		return c.leading, len(c.leading) > 0
+	case key == "kms:EncryptionContextKeys":
+		if len(c.context) == 0 {
+			return nil, false
+		}
+		keys := make([]string, 0, len(c.context))
+		for k := range c.context {
+			keys = append(keys, k)
+		}
+		return keys, true
+	case strings.HasPrefix(key, "kms:EncryptionContext:"):
+		v, ok := c.context[strings.TrimPrefix(key, "kms:EncryptionContext:")]
+		if !ok {
+			return nil, false
+		}
+		return []string{v}, true
+	}
+	return nil, false
+}

@@ -1,0 +1,304 @@
+// Package invoke runs one of the vault's Lambda functions in-process, fed a
+// sample event, the way `sam local invoke` would run its binary: the
+// function's own handler only (app.FunctionNamed + Components.API), on local
+// mode's backends (dynalite, the local master key, local files).
+//
+// Sample events (events/*.json) are API Gateway HTTP API payload 2.0 events
+// whose vault request is a template, because a real request cannot be
+// stored: its iat must be current and its jti new. The member
+// "x-vault-request" says what to send:
+//
+//	"x-vault-request": {"op": "vault_card", "merchant_id": "m_demo",
+//	                    "claims": {"customer_id": "c_1", "card": {...}}}
+//
+// The invoker adds iss, aud, iat and jti, signs the claims with the demo
+// client's key and puts the JWS where the route takes it: a JWE body
+// (application/jose) encrypted to the vault's public key for routes with a
+// sensitive body, an Authorization: Bearer header otherwise.
+//
+// Events that need something to exist first say so with placeholders,
+// replaced before anything else:
+//
+//	$VAULTED_TOKEN  the token of a demo card vaulted first (through the
+//	                vault-card function) for the request's merchant
+//	$STORED_SECRET  the name of a demo secret put first (through the
+//	                put-secret function) for the request's merchant
+//
+// or with "x-vault-setup": ["vault_card", "put_secret"] when the event does
+// not name the result.
+package invoke
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/vault"
+)
+
+// Placeholders a sample event may hold.
+const (
+	TokenPlaceholder  = "$VAULTED_TOKEN"
+	SecretPlaceholder = "$STORED_SECRET"
+)
+
+// Setup steps of "x-vault-setup".
+const (
+	SetupVaultCard = "vault_card"
+	SetupPutSecret = "put_secret"
+)
+
+// DefaultMerchant is the merchant of setup steps when the event's request
+// names none.
+const DefaultMerchant = "m_demo"
+
+// ErrNotHTTP is returned for a function that is not an HTTP function of this
+// build and has no ScheduledHandler.
+var ErrNotHTTP = errors.New("not an HTTP function")
+
+// ScheduledHandler runs a function invoked with a plain JSON input
+// (EventBridge Scheduler, an asynchronous Lambda invocation) rather than an
+// HTTP event, and returns its JSON result.
+type ScheduledHandler func(ctx context.Context, c *app.Components, input json.RawMessage) (json.RawMessage, error)
+
+// Invoker invokes functions on one set of components.
+type Invoker struct {
+	Components *app.Components
+	// Scheduled holds the non-HTTP functions, by name (rotate-dek: RunWork).
+	Scheduled map[string]ScheduledHandler
+
+	sealer *sealer
+}
+
+// New makes an invoker acting as the client whose credentials file is
+// given (local mode's demo client: <VAULT_LOCAL_DIR>/demo-client.json).
+// Requests are encrypted to c.VaultKeys' public keys. New replaces
+// c.Background, so c must not have built its key lifecycle yet.
+func New(c *app.Components, credentialsPath string) (*Invoker, error) {
+	if c == nil || c.VaultKeys == nil {
+		return nil, errors.New("invoke: the components have no vault keys")
+	}
+	s, err := newSealer(credentialsPath, c.VaultKeys.PublicJWKS())
+	if err != nil {
+		return nil, fmt.Errorf("invoke: %w", err)
+	}
+	// Work an invocation hands to the background runs inline, as
+	// rotate-dek (see workAsRotateDEK). Set before the key lifecycle is
+	// first built, which reads it once.
+	logger := c.Logger
+	if logger == nil {
+		logger = app.NewLogger()
+	}
+	c.Background = func(life *vault.KeyLifecycle) vault.BackgroundWork {
+		return workAsRotateDEK{life: life, timeout: DefaultWorkTimeout, logger: logger}
+	}
+	return &Invoker{Components: c, Scheduled: defaultScheduled(), sealer: s}, nil
+}
+
+// Result is what an invocation returned: an HTTP function's response, or a
+// scheduled function's output.
+type Result struct {
+	HTTP   *events.APIGatewayV2HTTPResponse
+	Output json.RawMessage
+}
+
+// JSON is the result as printed: the response event, or the output.
+func (r Result) JSON() ([]byte, error) {
+	if r.HTTP != nil {
+		return json.MarshalIndent(r.HTTP, "", "  ")
+	}
+	return r.Output, nil
+}
+
+// functionKey carries the name of the function a context runs in.
+type functionKey struct{}
+
+// WithFunction marks ctx as running function name; the invoker does so for
+// every handler it calls (setup steps included), so adapters that observe
+// calls (tests recording DynamoDB and keyring use) can tell whose they are.
+func WithFunction(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, functionKey{}, name)
+}
+
+// FunctionFrom is the function ctx runs in ("" outside an invocation).
+func FunctionFrom(ctx context.Context) string {
+	name, _ := ctx.Value(functionKey{}).(string)
+	return name
+}
+
+// Invoke runs function with the sample event.
+func (iv *Invoker) Invoke(ctx context.Context, function string, event []byte) (Result, error) {
+	fn, err := app.FunctionNamed(function)
+	if err != nil {
+		if h, ok := iv.Scheduled[function]; ok {
+			out, err := h(WithFunction(ctx, function), iv.Components, json.RawMessage(event))
+			return Result{Output: out}, err
+		}
+		return Result{}, fmt.Errorf("%s: %w (and no scheduled handler is registered for it)", function, ErrNotHTTP)
+	}
+	ev, err := iv.prepare(ctx, event)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", function, err)
+	}
+	resp, err := iv.call(ctx, fn, ev)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", function, err)
+	}
+	return Result{HTTP: &resp}, nil
+}
+
+// call builds fn's handler alone and runs it on a sealed event.
+func (iv *Invoker) call(ctx context.Context, fn app.Function, ev sampleEvent) (events.APIGatewayV2HTTPResponse, error) {
+	api, err := iv.Components.API(fn)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	if err := iv.seal(api, &ev); err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	return api.Handle(WithFunction(ctx, fn.Name), ev.APIGatewayV2HTTPRequest)
+}
+
+// requestTemplate is "x-vault-request".
+type requestTemplate struct {
+	Op         string         `json:"op"`
+	MerchantID string         `json:"merchant_id"`
+	Claims     map[string]any `json:"claims"`
+}
+
+// sampleEvent is an event file: the API Gateway event and the vault's
+// members beside it (API Gateway ignores unknown members, and so would the
+// Lambda runtime).
+type sampleEvent struct {
+	events.APIGatewayV2HTTPRequest
+	Request *requestTemplate `json:"x-vault-request"`
+	Setup   []string         `json:"x-vault-setup"`
+}
+
+// prepare runs the setup steps the event asks for, replaces the
+// placeholders and decodes the event, with a fresh request id and time.
+func (iv *Invoker) prepare(ctx context.Context, raw []byte) (sampleEvent, error) {
+	var probe sampleEvent
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return sampleEvent{}, fmt.Errorf("event is not an API Gateway HTTP API event: %w", err)
+	}
+	merchant := DefaultMerchant
+	if probe.Request != nil && probe.Request.MerchantID != "" {
+		merchant = probe.Request.MerchantID
+	}
+	text := string(raw)
+	needCard := strings.Contains(text, TokenPlaceholder)
+	needSecret := strings.Contains(text, SecretPlaceholder)
+	for _, step := range probe.Setup {
+		switch step {
+		case SetupVaultCard:
+			needCard = true
+		case SetupPutSecret:
+			needSecret = true
+		default:
+			return sampleEvent{}, fmt.Errorf("unknown x-vault-setup step %q (%s, %s)", step, SetupVaultCard, SetupPutSecret)
+		}
+	}
+	if needCard {
+		token, err := iv.vaultDemoCard(ctx, merchant)
+		if err != nil {
+			return sampleEvent{}, fmt.Errorf("setup %s: %w", SetupVaultCard, err)
+		}
+		text = strings.ReplaceAll(text, TokenPlaceholder, token)
+	}
+	if needSecret {
+		name, err := iv.putDemoSecret(ctx, merchant)
+		if err != nil {
+			return sampleEvent{}, fmt.Errorf("setup %s: %w", SetupPutSecret, err)
+		}
+		text = strings.ReplaceAll(text, SecretPlaceholder, name)
+	}
+	var ev sampleEvent
+	if err := json.Unmarshal([]byte(text), &ev); err != nil {
+		return sampleEvent{}, fmt.Errorf("event is not an API Gateway HTTP API event: %w", err)
+	}
+	if ev.RouteKey == "" {
+		return sampleEvent{}, errors.New(`event has no routeKey (e.g. "POST /v1/cards")`)
+	}
+	freshen(&ev.APIGatewayV2HTTPRequest)
+	return ev, nil
+}
+
+// freshen gives the event a new request id and the current time, as API
+// Gateway does for every request.
+func freshen(ev *events.APIGatewayV2HTTPRequest) {
+	now := time.Now()
+	if id, err := newJTI(); err == nil {
+		ev.RequestContext.RequestID = id
+	}
+	ev.RequestContext.Time = now.UTC().Format("02/Jan/2006:15:04:05 -0700")
+	ev.RequestContext.TimeEpoch = now.UnixMilli()
+	if ev.Version == "" {
+		ev.Version = "2.0"
+	}
+	if ev.RequestContext.RouteKey == "" {
+		ev.RequestContext.RouteKey = ev.RouteKey
+	}
+}
+
+// seal turns the event's request template into the credential its route
+// takes. An event without a template (jwks, health) is sent as is.
+func (iv *Invoker) seal(api *httpapi.API, ev *sampleEvent) error {
+	if ev.Request == nil {
+		return nil
+	}
+	route, ok := routeByKey(api, ev.RouteKey)
+	if !ok {
+		return fmt.Errorf("this function serves no route %q", ev.RouteKey)
+	}
+	claims := make(map[string]any, len(ev.Request.Claims)+2)
+	for k, v := range ev.Request.Claims {
+		claims[k] = v
+	}
+	if _, set := claims["op"]; !set {
+		claims["op"] = ev.Request.Op
+	}
+	if _, set := claims["merchant_id"]; !set && ev.Request.MerchantID != "" {
+		claims["merchant_id"] = ev.Request.MerchantID
+	}
+	jws, err := iv.sealer.sign(claims, time.Now().Unix())
+	if err != nil {
+		return err
+	}
+	if ev.Headers == nil {
+		ev.Headers = map[string]string{}
+	}
+	switch route.Body {
+	case httpapi.JOSEBody:
+		jwe, err := iv.sealer.encrypt(jws)
+		if err != nil {
+			return err
+		}
+		ev.Body, ev.IsBase64Encoded = jwe, false
+		ev.Headers["content-type"] = "application/jose"
+		delete(ev.Headers, "authorization")
+	case httpapi.Bearer:
+		ev.Headers["authorization"] = "Bearer " + jws
+		ev.Body = ""
+	default:
+		return fmt.Errorf("route %q takes no credential, but the event has x-vault-request", ev.RouteKey)
+	}
+	ev.Headers["content-length"] = fmt.Sprint(len(ev.Body))
+	return nil
+}
+
+func routeByKey(api *httpapi.API, key string) (httpapi.Route, bool) {
+	for _, r := range api.Routes() {
+		if r.Key() == key {
+			return r, true
+		}
+	}
+	return httpapi.Route{}, false
+}

@@ -1,0 +1,76 @@
+package invoke
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/vault"
+)
+
+// RunWork is rotate-dek's handler: it decodes the input as Lambda would
+// (an EventBridge Scheduler input or a work event's detail) and runs the
+// key lifecycle's work on it, as app.RunWorker does.
+func RunWork(ctx context.Context, c *app.Components, input json.RawMessage) (json.RawMessage, error) {
+	var req vault.WorkRequest
+	if err := json.Unmarshal(input, &req); err != nil {
+		return nil, fmt.Errorf("input is not a work request: %w", err)
+	}
+	life, err := c.KeyLifecycle()
+	if err != nil {
+		return nil, err
+	}
+	res, err := life.RunWork(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(res, "", "  ")
+}
+
+// defaultScheduled are the vault's non-HTTP functions.
+func defaultScheduled() map[string]ScheduledHandler {
+	return map[string]ScheduledHandler{app.RotateDEK.Name: RunWork}
+}
+
+// DefaultWorkTimeout bounds background work run inline (see
+// workAsRotateDEK), as Lambda's timeout bounds a rotate-dek invocation.
+const DefaultWorkTimeout = 30 * time.Second
+
+// workAsRotateDEK runs background work at once, in the calling goroutine,
+// as the rotate-dek function. In AWS an HTTP function hands such work to
+// rotate-dek through a work event; running it here under rotate-dek's name
+// keeps each function's calls its own (what its IAM role must allow). Like
+// an invocation it has a deadline, and work rotate-dek hands on again is
+// left to the next scheduled run (as in AWS when an event is lost), so a
+// rotation waiting for key caches to expire cannot hold the caller.
+type workAsRotateDEK struct {
+	life    *vault.KeyLifecycle
+	timeout time.Duration
+	logger  *slog.Logger
+}
+
+var _ vault.BackgroundWork = workAsRotateDEK{}
+
+func (w workAsRotateDEK) ContinueRotation(ctx context.Context, merchantID string) error {
+	return w.run(ctx, vault.WorkRequest{Action: vault.ActionContinueRotation, MerchantID: merchantID})
+}
+
+func (w workAsRotateDEK) PurgeMerchant(ctx context.Context, merchantID string) error {
+	return w.run(ctx, vault.WorkRequest{Action: vault.ActionPurgeMerchant, MerchantID: merchantID})
+}
+
+func (w workAsRotateDEK) run(ctx context.Context, req vault.WorkRequest) error {
+	if FunctionFrom(ctx) == app.RotateDEK.Name {
+		w.logger.InfoContext(ctx, "work handed on; the next scheduled run resumes it", "action", req.Action, "merchant_id", req.MerchantID)
+		return nil
+	}
+	// The caller's request is over once it has handed the work on; the
+	// work is not cancelled with it, only bounded.
+	ctx, cancel := context.WithTimeout(WithFunction(context.WithoutCancel(ctx), app.RotateDEK.Name), w.timeout)
+	defer cancel()
+	_, err := w.life.RunWork(ctx, req)
+	return err
+}

@@ -1,0 +1,271 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/vault"
+)
+
+// recordKeySep separates pk and sk in SealedRecord.Key. Keys are built
+// from escaped ids and fixed prefixes, which never hold a NUL.
+const recordKeySep = "\x00"
+
+// RecordsBelow lists up to limit of the merchant's records (cards and
+// secret versions) sealed with a key version below `below`, after cursor.
+// It walks the merchant's by_merchant shards in order, reading index keys
+// (gsi1sk < "V#<below>") and then the items themselves with batched
+// strongly consistent reads. The index lags the table a little, so an item
+// that is gone, deleted (a card tombstone) or already on a version at or
+// above `below` by the time it is read is left out; a page can therefore
+// hold fewer than limit records while the listing goes on.
+func (s *Store) RecordsBelow(ctx context.Context, merchantID string, below uint32, cursor string, limit int) ([]vault.SealedRecord, string, error) {
+	if below == 0 {
+		return nil, "", nil
+	}
+	return s.listRecords(ctx, merchantID, &below, cursor, limit)
+}
+
+// RecordsOf lists up to limit of the merchant's records of every key
+// version, after cursor, for purging a shredded merchant. It reads the
+// way RecordsBelow does.
+func (s *Store) RecordsOf(ctx context.Context, merchantID string, cursor string, limit int) ([]vault.SealedRecord, string, error) {
+	return s.listRecords(ctx, merchantID, nil, cursor, limit)
+}
+
+// listRecords is RecordsBelow (below set) and RecordsOf (below nil).
+func (s *Store) listRecords(ctx context.Context, merchantID string, below *uint32, cursor string, limit int) ([]vault.SealedRecord, string, error) {
+	pos, err := decodeListCursor(cursor, merchantID)
+	if err != nil {
+		return nil, "", err
+	}
+	keys, next, err := s.indexKeys(ctx, merchantID, below, pos, pageSize(limit))
+	if err != nil {
+		return nil, "", err
+	}
+	items, err := s.batchGet(ctx, keys, recordProjection)
+	if err != nil {
+		return nil, "", err
+	}
+	recs := make([]vault.SealedRecord, 0, len(keys))
+	for _, k := range keys {
+		av, ok := items[k]
+		if !ok {
+			continue // gone since the index read
+		}
+		rec, live, err := sealedRecordOf(k, av, merchantID)
+		if err != nil {
+			return nil, "", err
+		}
+		if !live || (below != nil && rec.KeyVersion >= *below) {
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	return recs, next, nil
+}
+
+// indexKeys reads up to limit item keys from the merchant's index shards,
+// from pos on, and returns them with the cursor after the last one.
+func (s *Store) indexKeys(ctx context.Context, merchantID string, below *uint32, pos listCursor, limit int) ([]itemAddress, string, error) {
+	keys := make([]itemAddress, 0, limit)
+	for shard := pos.Shard; shard < merchantShards; shard++ {
+		in := &dynamodb.QueryInput{
+			TableName:              aws.String(s.table),
+			IndexName:              aws.String(indexByMerchant),
+			KeyConditionExpression: aws.String("gsi1pk = :pk"),
+			ProjectionExpression:   aws.String("pk, sk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": &types.AttributeValueMemberS{Value: merchantIndexPK(merchantID, shard)},
+			},
+		}
+		if below != nil {
+			// Every sort key of a version under `below` sorts before
+			// "V#<below>"; those of `below` and above after it.
+			in.KeyConditionExpression = aws.String("gsi1pk = :pk AND gsi1sk < :upper")
+			in.ExpressionAttributeValues[":upper"] = &types.AttributeValueMemberS{Value: versionKey(*below)}
+		}
+		if shard == pos.Shard && pos.After != nil {
+			in.ExclusiveStartKey = pos.After.attributeValues()
+		}
+		for {
+			in.Limit = aws.Int32(int32(limit - len(keys)))
+			out, err := s.db.Query(ctx, in)
+			if err != nil {
+				return nil, "", unavailable("Query", err)
+			}
+			for _, av := range out.Items {
+				k, err := addressOf(av)
+				if err != nil {
+					return nil, "", err
+				}
+				keys = append(keys, k)
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				break // shard done
+			}
+			if len(keys) == limit {
+				next, err := encodeListCursor(shard, out.LastEvaluatedKey)
+				return keys, next, err
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+		if len(keys) == limit && shard+1 < merchantShards {
+			next, err := encodeListCursor(shard+1, nil)
+			return keys, next, err
+		}
+	}
+	return keys, "", nil
+}
+
+// itemAddress is an item's primary key, comparable so that batched reads
+// can be matched back to the index order.
+type itemAddress struct{ PK, SK string }
+
+func (a itemAddress) key() map[string]types.AttributeValue { return itemKey(a.PK, a.SK) }
+
+func (a itemAddress) String() string { return a.PK + recordKeySep + a.SK }
+
+func addressOf(av map[string]types.AttributeValue) (itemAddress, error) {
+	pk, okPK := av[attrPK].(*types.AttributeValueMemberS)
+	sk, okSK := av[attrSK].(*types.AttributeValueMemberS)
+	if !okPK || !okSK {
+		return itemAddress{}, corrupt("item key", errors.New("pk or sk missing or not a string"))
+	}
+	return itemAddress{PK: pk.Value, SK: sk.Value}, nil
+}
+
+// recordProjection is what a listing reads of each item: enough for the
+// record's AAD reference, its ciphertext and key version. Every name goes
+// through a placeholder (name is a reserved word).
+var recordProjection = projection{
+	expr: "#pk, #sk, #m, #s, #kv, #n, #v",
+	names: map[string]string{
+		"#pk": attrPK, "#sk": attrSK, "#m": "merchant_id", "#s": "sealed",
+		"#kv": "key_version", "#n": "name", "#v": "version",
+	},
+}
+
+// sealedRecordOf turns a listed item into a SealedRecord; live is false
+// for a card tombstone (no ciphertext), which is skipped. An item of
+// another merchant or of an unknown kind in the merchant's index is
+// corrupt.
+func sealedRecordOf(addr itemAddress, av map[string]types.AttributeValue, merchantID string) (vault.SealedRecord, bool, error) {
+	var it struct {
+		MerchantID string `dynamodbav:"merchant_id"`
+		Sealed     []byte `dynamodbav:"sealed"`
+		KeyVersion uint32 `dynamodbav:"key_version"`
+		Name       string `dynamodbav:"name"`
+		Version    uint32 `dynamodbav:"version"`
+	}
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return vault.SealedRecord{}, false, corrupt("record", err)
+	}
+	if it.MerchantID != merchantID {
+		return vault.SealedRecord{}, false, corrupt("record", errors.New("another merchant's item in the merchant's index"))
+	}
+	if len(it.Sealed) == 0 {
+		return vault.SealedRecord{}, false, nil
+	}
+	rec := vault.SealedRecord{Sealed: it.Sealed, KeyVersion: it.KeyVersion, Key: addr.String()}
+	switch {
+	case strings.HasPrefix(addr.PK, cardPrefix) && addr.SK == cardSK:
+		rec.Ref = envelope.RecordRef{Type: envelope.RecordCard, MerchantID: merchantID, ID: unescapeKeyPart(addr.PK[len(cardPrefix):])}
+	case strings.HasPrefix(addr.PK, secretPrefix) && it.Name != "":
+		rec.Ref = envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: merchantID, ID: vault.SecretRecordID(it.Name, it.Version)}
+	default:
+		return vault.SealedRecord{}, false, corrupt("record", errors.New("an item of unknown kind in the merchant's index"))
+	}
+	return rec, true, nil
+}
+
+// listCursor is where a listing stopped: the shard to read next and, if
+// that shard was read part-way, the index key to resume after.
+type listCursor struct {
+	Shard int            `json:"s"`
+	After *indexPosition `json:"k,omitempty"`
+}
+
+// indexPosition is a LastEvaluatedKey of the by_merchant index: the
+// index keys and the table keys, all strings.
+type indexPosition struct {
+	GSI1PK string `json:"gp"`
+	GSI1SK string `json:"gs"`
+	PK     string `json:"p"`
+	SK     string `json:"k"`
+}
+
+func (p *indexPosition) attributeValues() map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrGSI1PK: &types.AttributeValueMemberS{Value: p.GSI1PK},
+		attrGSI1SK: &types.AttributeValueMemberS{Value: p.GSI1SK},
+		attrPK:     &types.AttributeValueMemberS{Value: p.PK},
+		attrSK:     &types.AttributeValueMemberS{Value: p.SK},
+	}
+}
+
+// encodeListCursor is base64url of a small JSON: opaque to callers, which
+// keep it in the rotation state between invocations.
+func encodeListCursor(shard int, lastEvaluated map[string]types.AttributeValue) (string, error) {
+	c := listCursor{Shard: shard}
+	if lastEvaluated != nil {
+		str := func(name string) (string, bool) {
+			v, ok := lastEvaluated[name].(*types.AttributeValueMemberS)
+			if !ok {
+				return "", false
+			}
+			return v.Value, true
+		}
+		var p indexPosition
+		var ok [4]bool
+		p.GSI1PK, ok[0] = str(attrGSI1PK)
+		p.GSI1SK, ok[1] = str(attrGSI1SK)
+		p.PK, ok[2] = str(attrPK)
+		p.SK, ok[3] = str(attrSK)
+		if ok != [4]bool{true, true, true, true} {
+			return "", corrupt("index position", errors.New("LastEvaluatedKey lacks a key attribute"))
+		}
+		c.After = &p
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", corrupt("listing cursor", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// decodeListCursor reads a cursor of encodeListCursor and checks that it
+// is a position in this merchant's index, so that a cursor can never
+// steer a listing into another merchant's records.
+func decodeListCursor(cursor, merchantID string) (listCursor, error) {
+	if cursor == "" {
+		return listCursor{}, nil
+	}
+	bad := func(why string) (listCursor, error) {
+		return listCursor{}, corrupt("listing cursor", errors.New(why))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return bad("not base64url")
+	}
+	var c listCursor
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return bad("not a listing cursor")
+	}
+	if c.Shard < 0 || c.Shard >= merchantShards {
+		return bad("shard out of range")
+	}
+	if c.After != nil && (c.After.GSI1PK != merchantIndexPK(merchantID, c.Shard) || c.After.PK == "" || c.After.SK == "" || c.After.GSI1SK == "") {
+		return bad("position outside the merchant's shard")
+	}
+	return c, nil
+}

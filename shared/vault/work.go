@@ -1,0 +1,170 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Work actions of the rotate-dek function. The schedule sends
+// ActionRotateDue; rotate_keys, shred_merchant and rotate-dek itself send
+// the others to carry on work that does not fit one invocation.
+const (
+	ActionRotateDue        = "rotate-due"
+	ActionContinueRotation = "continue-rotation"
+	ActionPurgeMerchant    = "purge-merchant"
+	ActionReWrap           = "rewrap"
+)
+
+// WorkRequest is the input of the rotate-dek function: an EventBridge
+// Scheduler input or the detail of a work event.
+type WorkRequest struct {
+	Action     string `json:"action"`
+	MerchantID string `json:"merchant_id,omitempty"`
+	// MaxAgeDays rotates merchants whose primary is older (rotate-due).
+	MaxAgeDays int `json:"max_age_days,omitempty"`
+	// MaxRecords rotates merchants whose primary seals more records
+	// (rotate-due; 0: no limit).
+	MaxRecords int `json:"max_records,omitempty"`
+}
+
+// WorkResult reports what an invocation did.
+type WorkResult struct {
+	Action    string `json:"action"`
+	Merchants int    `json:"merchants"`
+	Rotated   int    `json:"rotated"`
+	ReWrapped int    `json:"rewrapped"`
+	Purged    int    `json:"purged"`
+	// Done is false when work remains and was handed on.
+	Done bool `json:"done"`
+}
+
+// RunWork carries out one work request within ctx's deadline. Work left
+// when the deadline nears is handed to the background again; nothing is
+// lost if that fails, because the next scheduled run resumes every
+// running rotation and every unpurged shredded merchant.
+func (l *KeyLifecycle) RunWork(ctx context.Context, req WorkRequest) (WorkResult, error) {
+	res := WorkResult{Action: req.Action}
+	switch req.Action {
+	case ActionRotateDue:
+		return l.rotateDue(ctx, req)
+	case ActionContinueRotation, ActionPurgeMerchant:
+		if req.MerchantID == "" {
+			return res, fmt.Errorf("%s needs merchant_id", req.Action)
+		}
+		res.Merchants = 1
+		var err error
+		if req.Action == ActionContinueRotation {
+			res.Done, err = l.ContinueRotation(withMargin(ctx), req.MerchantID)
+		} else {
+			res.Purged, err = l.PurgeMerchant(withMargin(ctx), req.MerchantID)
+			res.Done = err == nil
+		}
+		if err == nil && !res.Done && ctx.Err() == nil {
+			err = l.handOn(ctx, req)
+		}
+		return res, err
+	case ActionReWrap:
+		return l.rotateDue(ctx, WorkRequest{Action: ActionReWrap})
+	default:
+		return res, fmt.Errorf("unknown work action %q", req.Action)
+	}
+}
+
+// rotateDue walks every merchant: re-wraps keys still under an old master
+// key, rotates merchants whose primary is due (unless only re-wrapping),
+// resumes running rotations and purges of shredded merchants.
+func (l *KeyLifecycle) rotateDue(ctx context.Context, req WorkRequest) (WorkResult, error) {
+	res := WorkResult{Action: req.Action, Done: true}
+	maxAge := time.Duration(req.MaxAgeDays) * 24 * time.Hour
+	cursor := ""
+	for {
+		merchants, next, err := l.admin.Merchants(ctx, cursor, 100)
+		if err != nil {
+			return res, err
+		}
+		for _, m := range merchants {
+			res.Merchants++
+			if err := l.tend(ctx, m, req, maxAge, &res); err != nil {
+				// One merchant's trouble must not stop the others' rotation.
+				l.opts.Logger.ErrorContext(ctx, "scheduled key work failed for a merchant", "merchant_id", m, "err", err)
+				res.Done = false
+			}
+		}
+		if next == "" {
+			return res, nil
+		}
+		cursor = next
+	}
+}
+
+func (l *KeyLifecycle) tend(ctx context.Context, merchantID string, req WorkRequest, maxAge time.Duration, res *WorkResult) error {
+	shredded, err := l.admin.Shredded(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	if shredded {
+		return l.work.PurgeMerchant(ctx, merchantID)
+	}
+	n, _, err := l.life.ReWrap(ctx, merchantID)
+	res.ReWrapped += n
+	if err != nil {
+		return err
+	}
+	if req.Action == ActionReWrap {
+		return nil
+	}
+	st, err := l.records.RotationState(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	if !st.Running && l.due(ctx, merchantID, maxAge, req.MaxRecords) {
+		if _, err := l.Rotate(ctx, merchantID); err != nil {
+			return err
+		}
+		res.Rotated++
+		st.Running = true
+	}
+	if st.Running {
+		return l.work.ContinueRotation(ctx, merchantID)
+	}
+	return nil
+}
+
+// due reports whether the merchant's primary is older than maxAge or
+// seals more than maxRecords records.
+func (l *KeyLifecycle) due(ctx context.Context, merchantID string, maxAge time.Duration, maxRecords int) bool {
+	latest, err := l.admin.LatestKey(ctx, merchantID)
+	if err != nil {
+		return false
+	}
+	if maxAge > 0 && l.now().Sub(latest.CreatedAt) >= maxAge {
+		return true
+	}
+	if maxRecords > 0 {
+		n, err := l.records.CountRecords(ctx, merchantID, latest.Version)
+		return err == nil && n > maxRecords
+	}
+	return false
+}
+
+func (l *KeyLifecycle) handOn(ctx context.Context, req WorkRequest) error {
+	if req.Action == ActionContinueRotation {
+		return l.work.ContinueRotation(ctx, req.MerchantID)
+	}
+	return l.work.PurgeMerchant(ctx, req.MerchantID)
+}
+
+// withMargin leaves time before ctx's deadline to save a checkpoint and
+// hand the rest of the work on.
+func withMargin(ctx context.Context) context.Context {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx
+	}
+	margin := time.Until(deadline) / 10
+	margin = min(max(margin, 2*time.Second), 30*time.Second)
+	c, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
+	context.AfterFunc(ctx, cancel)
+	return c
+}
