@@ -85,7 +85,7 @@ func runKeysGenerate(_ context.Context, a *app, args []string) error {
 // crash never leaves half a key file.
 func writePrivateFile(path string, doc []byte, force bool) error {
 	if !force {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- the output path the CLI user named
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s exists; use --force to replace it", path)
 		}
@@ -93,8 +93,8 @@ func writePrivateFile(path string, doc []byte, force bool) error {
 			return err
 		}
 		if _, err := f.Write(doc); err != nil {
-			f.Close()
-			os.Remove(path)
+			_ = f.Close() // the write error is the one to report
+			_ = os.Remove(path)
 			return err
 		}
 		return f.Close()
@@ -105,15 +105,15 @@ func writePrivateFile(path string, doc []byte, force bool) error {
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
 	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the first error is the one to report
 		return err
 	}
 	if _, err := tmp.Write(doc); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the first error is the one to report
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the first error is the one to report
 		return err
 	}
 	if err := tmp.Close(); err != nil {

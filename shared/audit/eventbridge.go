@@ -117,7 +117,7 @@ func (s *EventBridgeSink) entry(e Event) (types.PutEventsRequestEntry, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
+	if err := enc.Encode(e); err != nil { // #nosec G117 -- Secret is the secret's name, never its value
 		return types.PutEventsRequestEntry{}, fmt.Errorf("audit: encode event: %w", err)
 	}
 	entry := types.PutEventsRequestEntry{
@@ -238,7 +238,7 @@ func (s *EventBridgeSink) backoff(attempt int) time.Duration {
 	if bound <= 0 {
 		return 0
 	}
-	return rand.N(bound + 1)
+	return rand.N(bound + 1) // #nosec G404 -- retry jitter, not a secret: math/rand is the right tool
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

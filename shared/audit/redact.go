@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"strings"
 	"unicode/utf8"
 )
@@ -19,28 +21,40 @@ func prepare(e Event) Event {
 	if e.V == 0 {
 		e.V = SchemaVersion
 	}
+	// Members a client can choose are masked; identifiers made by the
+	// vault or by AWS are only bounded, since altering them would break
+	// the joins they exist for (CloudTrail's requestID, the API Gateway
+	// request id).
 	for _, f := range []*string{
-		&e.ID, &e.Action, &e.Code, &e.ClientID, &e.Merchant, &e.Token,
-		&e.Secret, &e.RequestID, &e.SourceIP, &e.UserAgent, &e.JTI,
+		&e.Action, &e.Code, &e.ClientID, &e.Merchant, &e.Token,
+		&e.Secret, &e.SourceIP, &e.UserAgent, &e.JTI,
 	} {
 		*f = safeField(*f)
 	}
+	e.ID = bounded(e.ID)
+	e.RequestID = bounded(e.RequestID)
 	e.Outcome = Outcome(safeField(string(e.Outcome)))
 	if len(e.KMSRequestIDs) > 0 {
 		ids := make([]string, len(e.KMSRequestIDs))
 		for i, id := range e.KMSRequestIDs {
-			ids[i] = safeField(id)
+			ids[i] = bounded(id)
 		}
 		e.KMSRequestIDs = ids
 	}
 	return e
 }
 
-// safeField bounds s and masks anything in it that could be a card number.
-func safeField(s string) string {
-	if s == "" {
-		return s
-	}
+// NewID makes an event or request id: 128 random bits, base64url. Unlike
+// hex, its alphabet makes a long run of digits (which would look like a
+// card number to a reader of the trail) vanishingly unlikely.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// bounded makes s valid UTF-8 of at most maxFieldBytes.
+func bounded(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) > maxFieldBytes {
 		cut := maxFieldBytes
@@ -49,7 +63,15 @@ func safeField(s string) string {
 		}
 		s = s[:cut]
 	}
-	return MaskCardNumbers(s)
+	return s
+}
+
+// safeField bounds s and masks anything in it that could be a card number.
+func safeField(s string) string {
+	if s == "" {
+		return s
+	}
+	return MaskCardNumbers(bounded(s))
 }
 
 // Card number lengths (ISO/IEC 7812 and the contract: 12 to 19 digits).

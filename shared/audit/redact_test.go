@@ -26,14 +26,21 @@ func TestMaskCardNumbers(t *testing.T) {
 }
 
 func TestPrepareBoundsFieldsAndStampsVersion(t *testing.T) {
-	e := prepare(Event{UserAgent: strings.Repeat("é", 300), KMSRequestIDs: []string{"4242424242424242"}})
+	e := prepare(Event{UserAgent: strings.Repeat("é", 300), KMSRequestIDs: []string{"4242424242424242"},
+		RequestID: "5555555555554444", JTI: "4242424242424242", Token: "tok_4242424242424242"})
 	if e.V != SchemaVersion {
 		t.Errorf("v = %d", e.V)
 	}
 	if len(e.UserAgent) > maxFieldBytes || !strings.HasPrefix(e.UserAgent, "éé") || strings.ContainsRune(e.UserAgent, '\uFFFD') {
 		t.Errorf("user agent not cut on a rune boundary: %d bytes", len(e.UserAgent))
 	}
-	if e.KMSRequestIDs[0] != "4242********4242" {
-		t.Errorf("kms request id %q", e.KMSRequestIDs[0])
+	// Identifiers made by AWS or the vault are kept as they are, so they
+	// still join CloudTrail and API Gateway records; members a client
+	// chooses are masked.
+	if e.KMSRequestIDs[0] != "4242424242424242" || e.RequestID != "5555555555554444" {
+		t.Errorf("system ids altered: %q %q", e.KMSRequestIDs[0], e.RequestID)
+	}
+	if e.JTI != "4242********4242" || e.Token != "tok_4242********4242" {
+		t.Errorf("client-chosen members not masked: %q %q", e.JTI, e.Token)
 	}
 }

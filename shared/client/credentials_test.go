@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -209,7 +210,9 @@ func privateMembers(t *testing.T, creds *Credentials) []string {
 			}
 		}
 		if ec, ok := k.Key.(*ecdsa.PrivateKey); ok {
-			out = append(out, ec.D.String()[:16])
+			if d, err := ec.Bytes(); err == nil {
+				out = append(out, new(big.Int).SetBytes(d).String()[:16])
+			}
 		}
 		if r, ok := k.Key.(*rsa.PrivateKey); ok {
 			out = append(out, r.D.String()[:16])

@@ -225,7 +225,7 @@ func TestMerchantKeysKeyPolicyRequiresTheVaultContext(t *testing.T) {
 	stmts, _ := deploy.PolicyStatements("StorageKey", tpl.Resources["StorageKey"].Prop("KeyPolicy"))
 	logs := false
 	for _, st := range stmts {
-		if len(st.ConditionValues("ArnLike", "kms:EncryptionContext:aws:logs:arn")) > 0 && st.HasAction("kms:GenerateDataKey") {
+		if _, ok := st.Condition["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]; ok && st.HasAction("kms:GenerateDataKey") {
 			logs = true
 		}
 	}

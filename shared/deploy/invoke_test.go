@@ -51,6 +51,7 @@ var samples = map[string]sample{
 	"merchant-keys-rotate.json":   {"merchant-keys", []int{202}},
 	"merchant-keys-shred.json":    {"merchant-keys", []int{204}},
 	"rotate-dek.json":             {"rotate-dek", nil},
+	"rotate-dek-purge.json":       {"rotate-dek", nil},
 	"rotate-dek-continue.json":    {"rotate-dek", nil},
 }
 

@@ -120,19 +120,14 @@ func (k *MerchantKeys) Fingerprint(domain string, data []byte) []byte {
 		// crypto/hmac over sha256 always clones; this is unreachable.
 		panic("envelope: fingerprint state cannot be cloned: " + err.Error())
 	}
-	c.Write([]byte(strconv.Itoa(len(domain)) + ":" + domain))
-	c.Write(data)
+	// A hash.Hash's Write never returns an error.
+	_, _ = c.Write([]byte(strconv.Itoa(len(domain)) + ":" + domain))
+	_, _ = c.Write(data)
 	return c.Sum(nil)
 }
 
 // wipe zeroes the raw bundle; called by the cache on eviction.
 func (k *MerchantKeys) wipe() { secret.Wipe(k.raw) }
-
-// fingerprintKey copies the fingerprint key out for the next version's
-// bundle. The caller wipes it.
-func (k *MerchantKeys) fingerprintKey() []byte {
-	return append([]byte(nil), k.raw[dekSize:]...)
-}
 
 // bundleContext is the encryption context of a merchant's key bundle.
 func bundleContext(merchantID string, version uint32) EncryptionContext {

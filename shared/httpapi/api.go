@@ -5,9 +5,7 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -88,11 +86,11 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 	start := a.deps.Now()
 	requestID := ev.RequestContext.RequestID
 	if requestID == "" {
-		requestID = newID()
+		requestID = audit.NewID()
 	}
 	route, params, found := a.route(&ev)
 	e := audit.Event{
-		ID:        newID(),
+		ID:        audit.NewID(),
 		Time:      start.UTC(),
 		Action:    "unknown_route",
 		RequestID: requestID,
@@ -311,12 +309,6 @@ func (a *API) log(ctx context.Context, e audit.Event, status int, err error) {
 		}
 	}
 	a.deps.Logger.LogAttrs(ctx, level, "request", attrs...)
-}
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func truncate(s string, n int) string {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/cardvault/vault/shared/audit"
 )
 
 // HTTPHandler serves an API over plain net/http by building, for every
@@ -60,7 +62,7 @@ func EventFromHTTP(api *API, r *http.Request, body []byte) events.APIGatewayV2HT
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			RouteKey:  routeKey,
 			Stage:     "$default",
-			RequestID: newID(),
+			RequestID: audit.NewID(),
 			Time:      now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
 			TimeEpoch: now.UnixMilli(),
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{

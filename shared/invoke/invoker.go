@@ -45,7 +45,7 @@ import (
 
 // Placeholders a sample event may hold.
 const (
-	TokenPlaceholder  = "$VAULTED_TOKEN"
+	TokenPlaceholder  = "$VAULTED_TOKEN" // #nosec G101 -- a placeholder name in event files, not a credential
 	SecretPlaceholder = "$STORED_SECRET"
 )
 

@@ -41,7 +41,7 @@ type credentialsFile struct {
 // newSealer loads the client's credentials and picks the vault key to
 // encrypt to from its public JWKS.
 func newSealer(credentialsPath string, vaultPublicJWKS []byte) (*sealer, error) {
-	doc, err := os.ReadFile(credentialsPath)
+	doc, err := os.ReadFile(credentialsPath) // #nosec G304 -- the credentials file the operator names
 	if err != nil {
 		return nil, fmt.Errorf("client credentials: %w", err)
 	}

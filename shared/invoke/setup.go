@@ -20,7 +20,7 @@ const (
 	demoHolder      = "Demo Holder"
 	demoCustomer    = "c_demo"
 	demoSecretName  = "demo_connector_key"
-	demoSecretValue = "sk_test_demo_not_a_real_key_0000"
+	demoSecretValue = "sk_test_demo_not_a_real_key_0000" // #nosec G101 -- a labelled demo value for local runs, not a credential
 )
 
 // vaultDemoCard vaults the demo card for merchant through the vault-card

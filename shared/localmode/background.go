@@ -2,8 +2,6 @@ package localmode
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"sync"
 	"time"
@@ -53,7 +51,7 @@ func (e *Env) PurgeOnce(ctx context.Context) {
 	}
 	e.Logger.InfoContext(ctx, "purged expired records", "records", total)
 	if err := e.Audit.Record(ctx, audit.Event{
-		ID:         eventID(),
+		ID:         audit.NewID(),
 		Time:       start.UTC(),
 		Action:     audit.ActionRecordsPurged,
 		Outcome:    audit.Allowed,
@@ -62,12 +60,6 @@ func (e *Env) PurgeOnce(ctx context.Context) {
 	}); err != nil {
 		e.Logger.ErrorContext(ctx, "audit event not recorded", "action", audit.ActionRecordsPurged, "err", err)
 	}
-}
-
-func eventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // localWork runs the vault's background work in this process: in

@@ -2,6 +2,7 @@ package secret_test
 
 import (
 	"bytes"
+	"context"
 	"encoding"
 	"encoding/hex"
 	"encoding/json"
@@ -236,7 +237,7 @@ func TestSlogRedacts(t *testing.T) {
 			l.Info("vault card", "number", secret.New(pan), "key", secret.New([]byte(key)), "card", secret.New(cardData{pan, holder}))
 		},
 		"attributes": func(l *slog.Logger) {
-			l.LogAttrs(nil, slog.LevelInfo, "vault card", slog.Any("number", secret.New(pan)), slog.Any("holder", ptr(secret.New(holder))))
+			l.LogAttrs(context.TODO(), slog.LevelInfo, "vault card", slog.Any("number", secret.New(pan)), slog.Any("holder", ptr(secret.New(holder))))
 		},
 		"group": func(l *slog.Logger) {
 			l.Info("vault card", slog.Group("card", slog.Any("number", secret.New(pan)), slog.Any("key", secret.New([]byte(key)))))

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -15,6 +17,10 @@ import (
 // beyond it would be opened and closed per request.
 const localIdleConns = 64
 
+// localCallTimeout bounds one call to dynalite, which answers in
+// milliseconds; the bound only matters if it hangs.
+const localCallTimeout = 30 * time.Second
+
 // NewLocalClient is a DynamoDB client for a local endpoint (dynalite).
 // dynalite checks that requests are signed but not by whom, so fixed dummy
 // credentials do; they keep the SDK from searching the environment for real
@@ -24,9 +30,20 @@ func NewLocalClient(endpoint string) *dynamodb.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		HTTPClient: completeCalls{awshttp.NewBuildableClient().WithTimeout(localCallTimeout).WithTransportOptions(func(tr *http.Transport) {
 			tr.MaxIdleConns = localIdleConns
 			tr.MaxIdleConnsPerHost = localIdleConns
-		}),
+		})},
 	})
+}
+
+// completeCalls sends every call to dynalite to completion, even when the
+// caller's context ends first (a client that hung up, a sibling query of a
+// fan-out that failed). dynalite does not handle a connection closed
+// before it answered: node raises "Error: aborted" and the process exits,
+// taking every later request of the local vault with it.
+type completeCalls struct{ next dynamodb.HTTPClient }
+
+func (c completeCalls) Do(r *http.Request) (*http.Response, error) {
+	return c.next.Do(r.WithContext(context.WithoutCancel(r.Context())))
 }

@@ -61,7 +61,7 @@ func (s *Store) Merchants(ctx context.Context, cursor string, limit int) ([]stri
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": &types.AttributeValueMemberS{Value: merchantDirPK},
 		},
-		Limit: aws.Int32(int32(pageSize(limit))),
+		Limit: aws.Int32(int32(pageSize(limit))), // #nosec G115 -- pageSize is at most maxPageSize
 	}
 	if cursor != "" {
 		after, err := base64.RawURLEncoding.DecodeString(cursor)

@@ -98,7 +98,7 @@ func (s *Store) indexKeys(ctx context.Context, merchantID string, below *uint32,
 			in.ExclusiveStartKey = pos.After.attributeValues()
 		}
 		for {
-			in.Limit = aws.Int32(int32(limit - len(keys)))
+			in.Limit = aws.Int32(int32(limit - len(keys))) // #nosec G115 -- limit comes from pageSize, at most maxPageSize
 			out, err := s.db.Query(ctx, in)
 			if err != nil {
 				return nil, "", unavailable("Query", err)

@@ -2,8 +2,6 @@ package vault
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync"
@@ -106,8 +104,9 @@ func (l *KeyLifecycle) RotateKeys(ctx context.Context, c Caller) (KeyStatus, Tra
 	if err := consume(ctx, l.replay, c, l.now().UTC()); err != nil {
 		return KeyStatus{}, Trace{}, err
 	}
-	stored, err := l.Rotate(ctx, c.MerchantID)
+	stored, usage, err := l.rotate(ctx, c.MerchantID)
 	trace := Trace{KeyVersion: stored.Version}
+	trace.usedKeys(usage)
 	if err != nil {
 		return KeyStatus{}, trace, err
 	}
@@ -123,23 +122,28 @@ func (l *KeyLifecycle) RotateKeys(ctx context.Context, c Caller) (KeyStatus, Tra
 // Rotate makes a new primary version and records that a rotation to it
 // is running.
 func (l *KeyLifecycle) Rotate(ctx context.Context, merchantID string) (envelope.StoredKey, error) {
-	stored, _, err := l.life.Rotate(ctx, merchantID)
+	stored, _, err := l.rotate(ctx, merchantID)
+	return stored, err
+}
+
+func (l *KeyLifecycle) rotate(ctx context.Context, merchantID string) (envelope.StoredKey, envelope.Usage, error) {
+	stored, usage, err := l.life.Rotate(ctx, merchantID)
 	if err != nil {
-		return stored, mapKeyError(err)
+		return stored, usage, mapKeyError(err)
 	}
 	if stored.Version == 1 {
 		// The merchant had no keys: its first version has no records to
 		// move.
-		return stored, nil
+		return stored, usage, nil
 	}
 	now := l.now().UTC()
 	for attempt := 0; attempt < 5; attempt++ {
 		st, err := l.records.RotationState(ctx, merchantID)
 		if err != nil {
-			return stored, err
+			return stored, usage, err
 		}
 		if st.Running && st.TargetVersion >= stored.Version {
-			return stored, nil // a concurrent rotation already recorded it
+			return stored, usage, nil // a concurrent rotation already recorded it
 		}
 		next := RotationState{MerchantID: merchantID, Running: true, TargetVersion: stored.Version,
 			StartedAt: now, PassStartedAt: now, Revision: st.Revision}
@@ -152,12 +156,12 @@ func (l *KeyLifecycle) Rotate(ctx context.Context, merchantID string) (envelope.
 			continue
 		}
 		if err != nil {
-			return stored, err
+			return stored, usage, err
 		}
 		l.record(ctx, audit.Event{Action: audit.ActionRotationStarted, Merchant: merchantID, KeyVersion: stored.Version, TargetVersion: stored.Version})
-		return stored, nil
+		return stored, usage, nil
 	}
-	return stored, vaulterr.New(vaulterr.Unavailable, "rotation state kept changing; retry")
+	return stored, usage, vaulterr.New(vaulterr.Unavailable, "rotation state kept changing; retry")
 }
 
 // GetKeys reports the merchant's key versions and rotation progress.
@@ -479,18 +483,12 @@ func (l *KeyLifecycle) record(ctx context.Context, e audit.Event) {
 	if l.auditor == nil {
 		return
 	}
-	e.ID = newEventID()
+	e.ID = audit.NewID()
 	e.Time = l.now().UTC()
 	e.Outcome = audit.Allowed
 	if err := l.auditor.Record(ctx, e); err != nil {
 		l.opts.Logger.ErrorContext(ctx, "audit event not recorded", "action", e.Action, "merchant_id", e.Merchant, "err", err)
 	}
-}
-
-func newEventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // sleepUntil waits until t, or returns false if ctx ends (or its deadline

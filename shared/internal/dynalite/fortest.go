@@ -42,7 +42,7 @@ func Main(m *testing.M) {
 	shared.once.Do(func() {})
 	if shared.server != nil {
 		if err := shared.server.Stop(); err != nil && code == 0 {
-			os.Stderr.WriteString(err.Error() + "\n")
+			_, _ = os.Stderr.WriteString(err.Error() + "\n")
 			code = 1
 		}
 	}

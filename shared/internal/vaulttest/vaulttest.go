@@ -25,10 +25,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/localmode"
+	"github.com/cardvault/vault/shared/store"
 )
 
 // Vault is a running local vault.
@@ -61,6 +63,12 @@ type Options struct {
 	KeyTTL, PrimaryTTL time.Duration
 	// InlineWork runs background work inside the request that starts it.
 	InlineWork bool
+	// Wrap hooks put test doubles around the adapters (see localmode).
+	WrapDynamo  func(store.DynamoAPI) store.DynamoAPI
+	WrapKeyring func(envelope.Keyring) envelope.Keyring
+	WrapAudit   func(audit.Sink) audit.Sink
+	// WrapHandler wraps the HTTP handler (to mark or inspect requests).
+	WrapHandler func(http.Handler) http.Handler
 }
 
 // StartWith runs a vault with options.
@@ -69,6 +77,7 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	endpoint := dynalite.ForTest(t)
 	dir := t.TempDir()
 	v := &Vault{t: t, Dir: dir, Logs: &SyncBuffer{}}
+	v.guardLeaks()
 	logger := slog.New(slog.NewJSONHandler(v.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	env, err := localmode.Start(context.Background(), localmode.Settings{
 		Dir:              dir,
@@ -77,6 +86,9 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 		Now:              v.Now,
 		KeyOptions:       envelope.Options{KeyTTL: opts.KeyTTL, PrimaryTTL: opts.PrimaryTTL},
 		InlineWork:       opts.InlineWork,
+		WrapDynamo:       opts.WrapDynamo,
+		WrapKeyring:      opts.WrapKeyring,
+		WrapAudit:        opts.WrapAudit,
 	}, logger)
 	if err != nil {
 		t.Fatalf("local vault: %v", err)
@@ -88,7 +100,11 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.Server = httptest.NewServer(httpapi.HTTPHandler(v.API))
+	handler := httpapi.HTTPHandler(v.API)
+	if opts.WrapHandler != nil {
+		handler = opts.WrapHandler(handler)
+	}
+	v.Server = httptest.NewServer(handler)
 	t.Cleanup(v.Server.Close)
 	return v
 }
