@@ -36,7 +36,7 @@ test: deps ## Vet and run every test with the race detector (dynalite included).
 
 .PHONY: bench
 bench: deps ## Run the benchmarks (figures recorded in docs/).
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+	GO=$(GO) bash bench/run.sh
 
 .PHONY: build
 build: $(addprefix $(BUILD_DIR)/,$(addsuffix /bootstrap,$(FUNCTIONS))) ## Build every function for linux/arm64.
@@ -77,6 +77,12 @@ ENV   ?= default
 SAM   ?= sam
 
 .PHONY: invoke
+.PHONY: rotate
+rotate: deps ## Run the scheduled key rotation locally (FORCE=1 rotates every merchant now); a running `make run` finishes the re-encryption.
+	@event=$$(mktemp); \
+	  if [ -n "$(FORCE)" ]; then echo '{"action":"rotate-due","force":true}' > $$event; else cp events/rotate-dek.json $$event; fi; \
+	  $(GO) run ./cmd/vault-invoke --function rotate-dek --event $$event; status=$$?; rm -f $$event; exit $$status
+
 invoke: deps ## Invoke one function in-process on local backends: make invoke FN=vault-card [EVENT=events/vault-card.json].
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> [EVENT=events/<function>.json]"; exit 2; }
 	$(GO) run ./cmd/vault-invoke --function $(FN) --event $(or $(EVENT),events/$(FN).json)
@@ -136,3 +142,39 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s), one after the other.
 	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
 	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
 	done
+
+# Load tests (docs/load.md). The server is the one `make run` serves
+# (cmd/vault-local), built first so that its process id is known to the
+# bench and to the stop at the end; it runs on a fresh data directory and
+# port, on loopback only, and stops (with its dynalite) when the bench ends.
+LOAD_DURATION    ?= 60s
+SOAK_DURATION    ?= 30m
+LOAD_CONCURRENCY ?= 8
+LOAD_MERCHANTS   ?= 4
+LOAD_PORT        ?= 3917
+
+define run_load
+	@set -euo pipefail; \
+	dir=$$(mktemp -d); pid=; \
+	trap 'if [ -n "$$pid" ]; then kill $$pid 2>/dev/null || true; wait $$pid 2>/dev/null || true; fi; rm -rf "$$dir"' EXIT; \
+	$(GO) build -o "$$dir/vault-local" ./cmd/vault-local; \
+	$(GO) build -o "$$dir/vaultctl" ./cmd/vaultctl; \
+	export VAULT_LOCAL_DIR="$$dir/data" VAULT_ADDR=127.0.0.1:$(LOAD_PORT); \
+	"$$dir/vault-local" >"$$dir/server.log" 2>&1 & pid=$$!; \
+	url=http://127.0.0.1:$(LOAD_PORT); \
+	for i in $$(seq 1 120); do \
+	  if "$$dir/vaultctl" --url $$url health >/dev/null 2>&1; then break; fi; \
+	  if ! kill -0 $$pid 2>/dev/null || [ $$i = 120 ]; then echo "the local vault did not start:"; tail -n 20 "$$dir/server.log"; exit 1; fi; \
+	  sleep 0.5; \
+	done; \
+	echo "load test: $(1) against $$url (server pid $$pid, $$(nproc) CPUs, $$($(GO) env GOVERSION))"; \
+	"$$dir/vaultctl" --url $$url bench --duration $(1) --concurrency $(LOAD_CONCURRENCY) --merchants $(LOAD_MERCHANTS) --pid $$pid
+endef
+
+.PHONY: load
+load: deps ## Load-test a fresh local vault for LOAD_DURATION (default 60s) and print the report.
+	$(call run_load,$(LOAD_DURATION))
+
+.PHONY: soak
+soak: deps ## The load test for SOAK_DURATION (default 30m), for runs by hand.
+	$(call run_load,$(SOAK_DURATION))

@@ -51,9 +51,9 @@ var (
 type pairTimer struct {
 	vault, floor       time.Duration
 	vaultCPU, floorCPU time.Duration
-	n            int
-	allocs       allocCounter
-	sampled      int
+	n                  int
+	allocs             allocCounter
+	sampled            int
 }
 
 // run times vaultSide and floorSide once each, in an order that alternates

@@ -18,6 +18,7 @@ import (
 	"github.com/cardvault/vault/shared/app"
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/localmode"
+	"github.com/cardvault/vault/shared/vault"
 )
 
 func main() {
@@ -65,6 +66,7 @@ func run() error {
 	fmt.Fprintf(os.Stderr, "  DynamoDB endpoint:        %s (table %s)\n", env.DynamoDBEndpoint(), settings.Table)
 
 	go env.RunPurger(ctx, time.Minute)
+	go env.RunKeyWork(ctx, 30*time.Second, vault.WorkRequest{Action: vault.ActionRotateDue, MaxAgeDays: 90})
 
 	errc := make(chan error, 1)
 	go func() { errc <- server.Serve(listener) }()

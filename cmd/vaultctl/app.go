@@ -51,16 +51,18 @@ type command struct {
 // their first argument.
 func commands() map[string]command {
 	return map[string]command{
-		"audit":  {"audit verify | tail (the local audit file)", runAudit},
-		"health": {"check that the vault is ready", runHealth},
-		"jwks":   {"print the vault's public keys", runJWKS},
-		"keys":   {"keys generate | rotate | status", runKeys},
-		"vault":  {"vault a card", runVault},
-		"masked": {"print a card's masked view", runMasked},
-		"reveal": {"print a card in clear (decrypted and verified)", runReveal},
-		"delete": {"delete a card", runDelete},
-		"secret": {"secret put | get | reveal | delete", runSecret},
-		"shred":  {"crypto-shred a merchant (irreversible)", runShred},
+		"audit":      {"audit verify | tail (the local audit file)", runAudit},
+		"bench":      {"load-test a local vault: vault, masked, reveal (loopback only)", runBench},
+		"health":     {"check that the vault is ready", runHealth},
+		"jwks":       {"print the vault's public keys", runJWKS},
+		"keys":       {"keys generate | rotate | status", runKeys},
+		"vault":      {"vault a card", runVault},
+		"masked":     {"print a card's masked view", runMasked},
+		"reveal":     {"print a card in clear (decrypted and verified)", runReveal},
+		"delete":     {"delete a card", runDelete},
+		"secret":     {"secret put | get | reveal | delete", runSecret},
+		"shred":      {"crypto-shred a merchant (irreversible)", runShred},
+		"vault-keys": {"the vault's own JOSE keys: list | generate | add | sign-with | retire", runVaultKeys},
 	}
 }
 

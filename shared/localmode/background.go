@@ -62,6 +62,30 @@ func (e *Env) PurgeOnce(ctx context.Context) {
 	}
 }
 
+// RunKeyWork does locally what the rotation schedule does in AWS, every
+// interval until ctx ends: rotate merchants whose primary is due, resume
+// rotations and purges that a one-shot command or a restart left
+// unfinished, and re-wrap keys after a master key change.
+func (e *Env) RunKeyWork(ctx context.Context, interval time.Duration, req vault.WorkRequest) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		life, err := e.KeyLifecycle()
+		if err != nil {
+			e.Logger.ErrorContext(ctx, "key work unavailable", "err", err)
+			return
+		}
+		if _, err := life.RunWork(ctx, req); err != nil && ctx.Err() == nil {
+			e.Logger.ErrorContext(ctx, "scheduled key work failed", "err", err)
+		}
+	}
+}
+
 // localWork runs the vault's background work in this process: in
 // goroutines beside the local server, or inline for one-shot commands
 // such as `make rotate`, which must finish the work before they exit.

@@ -238,8 +238,6 @@ func (fx *faultFixture) runState(op faultOp, state string) {
 	fx.revealMerchant(m)
 	t.Logf("%s (%s): %d DynamoDB, %d keyring, %d audit calls", op.name, state,
 		counts[vaulttest.PortDynamo], counts[vaulttest.PortKeyring], counts[vaulttest.PortAudit])
-	start := time.Now()
-	defer func() { t.Logf("DEBUG %s %s took %v", op.name, state, time.Since(start)) }()
 
 	for _, port := range vaulttest.Ports {
 		for _, kind := range vaulttest.FaultKinds {
@@ -284,7 +282,7 @@ func (fx *faultFixture) runCase(op faultOp, state string, port vaulttest.Port, k
 	fx.revealMerchant(m)
 	if t.Failed() {
 		logs := fx.v.Logs.String()
-		t.Logf("DEBUG logs: %s", logs[max(0, len(logs)-3000):])
+		t.Logf("the vault's last log lines: %s", logs[max(0, len(logs)-3000):])
 		t.Fatalf("%s: the vault did not recover", name)
 	}
 }

@@ -254,10 +254,11 @@ func (l *KeyLifecycle) ContinueRotation(ctx context.Context, merchantID string) 
 			// A newer rotation started: follow it.
 			return l.ContinueRotation(ctx, merchantID)
 		}
-		if st.Cursor == "" && st.PassMoved == 0 && st.PassStartedAt.Before(targetCreated.Add(l.settle)) {
-			// A pass that starts before every process has switched to the
-			// new primary cannot prove the old versions unused; start the
-			// next pass once they have.
+		if st.Cursor == "" && st.PassMoved == 0 && st.PassStartedAt.After(st.StartedAt) && st.PassStartedAt.Before(targetCreated.Add(l.settle)) {
+			// The first pass runs at once and moves almost everything. A
+			// pass that starts before every process has switched to the new
+			// primary cannot prove the old versions unused, so the next one
+			// waits until they have.
 			if !sleepUntil(ctx, targetCreated.Add(l.settle), l.now) {
 				return false, nil
 			}

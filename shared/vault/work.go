@@ -26,6 +26,9 @@ type WorkRequest struct {
 	// MaxRecords rotates merchants whose primary seals more records
 	// (rotate-due; 0: no limit).
 	MaxRecords int `json:"max_records,omitempty"`
+	// Force rotates every merchant now (rotate-due run by hand, e.g. after
+	// a suspected key exposure); the schedule never sets it.
+	Force bool `json:"force,omitempty"`
 }
 
 // WorkResult reports what an invocation did.
@@ -118,7 +121,7 @@ func (l *KeyLifecycle) tend(ctx context.Context, merchantID string, req WorkRequ
 	if err != nil {
 		return err
 	}
-	if !st.Running && l.due(ctx, merchantID, maxAge, req.MaxRecords) {
+	if !st.Running && (req.Force || l.due(ctx, merchantID, maxAge, req.MaxRecords)) {
 		if _, err := l.Rotate(ctx, merchantID); err != nil {
 			return err
 		}

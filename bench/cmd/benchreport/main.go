@@ -56,7 +56,8 @@ func run(outDir, docs string) error {
 	if os.Getenv("BENCH_FULL") == "1" {
 		m.Command = "BENCH_FULL=1 make bench"
 	}
-	md := renderMarkdown(m, figs)
+	profile, _ := os.ReadFile(filepath.Join(outDir, "requestpath-vault.top"))
+	md := renderMarkdown(m, figs, string(profile))
 	if err := os.WriteFile(filepath.Join(docs, "BENCHMARKS.md"), []byte(md), 0o644); err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func (d *doc) p(format string, args ...any) { fmt.Fprintf(&d.Builder, format+"\n
 
 func (d *doc) command(c string) { d.p("\nCommand: `%s`\n", c) }
 
-func renderMarkdown(m machine, f figures) string {
+func renderMarkdown(m machine, f figures, profile string) string {
 	var d doc
 	d.p("# Benchmarks")
 	d.p("")
@@ -44,6 +44,7 @@ func renderMarkdown(m machine, f figures) string {
 	d.p("![summary](bench-summary.svg)")
 
 	requestPath(&d, f)
+	profileTop(&d, profile)
 	kms(&d, f)
 	sizes(&d, f)
 	coldMiss(&d, f)
@@ -75,6 +76,20 @@ func requestPath(d *doc, f figures) {
 		}
 	}
 	d.command(f.commandOf("RequestPath/"))
+}
+
+// profileTop shows the CPU profile of the request-path run, vault side
+// only, as pprof prints it (from its "flat" header on).
+func profileTop(d *doc, profile string) {
+	i := strings.Index(profile, "      flat")
+	if i < 0 {
+		return
+	}
+	d.p("\nCPU profile of that run, the vault side only (all four request kinds together; `go tool pprof -top -tagfocus=side=vault bench/out/inproc.test bench/out/requestpath.prof`):")
+	d.p("")
+	d.p("```")
+	d.p("%s", strings.TrimRight(profile[i:], "\n"))
+	d.p("```")
 }
 
 func kms(d *doc, f figures) {
@@ -180,7 +195,7 @@ func rotation(d *doc, f figures) {
 }
 
 func product(d *doc, f figures) {
-	var prod *run
+	var prod *rawRun
 	for i := range f.runs {
 		if f.runs[i].File == "product.txt" {
 			prod = &f.runs[i]

@@ -10,9 +10,9 @@ import (
 	"strings"
 )
 
-// run is one raw output file of `make bench`: the command that made it
+// rawRun is one raw output file of `make bench`: the command that made it
 // (its "command:" line) and its benchmark lines.
-type run struct {
+type rawRun struct {
 	File    string
 	Command string
 	CPU     string
@@ -30,13 +30,13 @@ type result struct {
 var procSuffix = regexp.MustCompile(`-\d+$`)
 
 // readRuns parses every *.txt file in dir, in name order.
-func readRuns(dir string) ([]run, error) {
+func readRuns(dir string) ([]rawRun, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(paths)
-	var runs []run
+	var runs []rawRun
 	for _, p := range paths {
 		r, err := readRun(p)
 		if err != nil {
@@ -47,13 +47,13 @@ func readRuns(dir string) ([]run, error) {
 	return runs, nil
 }
 
-func readRun(path string) (run, error) {
+func readRun(path string) (rawRun, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return run{}, err
+		return rawRun{}, err
 	}
 	defer f.Close()
-	r := run{File: filepath.Base(path)}
+	r := rawRun{File: filepath.Base(path)}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -98,10 +98,10 @@ func parseResult(line string) (result, bool) {
 type figures struct {
 	byName  map[string]result
 	command map[string]string // result name -> command that made it
-	runs    []run
+	runs    []rawRun
 }
 
-func index(runs []run) figures {
+func index(runs []rawRun) figures {
 	f := figures{byName: map[string]result{}, command: map[string]string{}, runs: runs}
 	for _, r := range runs {
 		for _, res := range r.Results {

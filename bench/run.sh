@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every benchmark of the vault and regenerates docs/BENCHMARKS.md and
+# docs/bench-summary.svg (`make bench` calls it after `make deps`).
+#
+# Raw output goes to bench/out/*.txt (git-ignored), one file per step,
+# each starting with a "command:" line that holds the exact command, so
+# benchstat can compare two runs file by file. BENCH_FULL=1 adds the
+# 100,000-record rotation (a few more minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+OUT=bench/out
+mkdir -p "$OUT"
+rm -f "$OUT"/*.txt
+
+# quote prints a command so that it can be pasted back into a shell.
+quote() {
+	local out="" a
+	for a in "$@"; do
+		if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then out+="$a "; else out+="'${a//\'/\'\\\'\'}' "; fi
+	done
+	printf '%s' "${out% }"
+}
+
+# step FILE DIR CMD...: runs CMD in DIR, teeing its output into FILE.
+step() {
+	local file=$1 dir=$2
+	shift 2
+	local shown
+	shown=$(quote "$@")
+	[[ $dir != . ]] && shown="cd $dir && $shown"
+	echo "command: $shown" >"$OUT/$file"
+	echo ">> $shown"
+	(cd "$dir" && "$@") 2>&1 | tee -a "$OUT/$file"
+}
+
+(cd bench && "$GO" mod download)
+
+# The product's own Benchmark* functions (the store's run against dynalite).
+step product.txt . "$GO" test -run '^$' -bench . -benchmem -count=1 ./shared/...
+
+# 1) Request path against the bare JOSE floor, with a CPU profile whose
+#    samples are labelled side=vault / side=floor.
+step requestpath.txt bench "$GO" test -run '^$' -bench RequestPath -benchmem -benchtime=3s -count=1 \
+	-cpuprofile out/requestpath.prof -o out/inproc.test ./inproc/
+(cd bench && "$GO" tool pprof -top -tagfocus=side=vault -nodecount=30 out/inproc.test out/requestpath.prof >out/requestpath-vault.top 2>/dev/null) || true
+
+# 2), 3) KMS calls per 1,000 operations and ciphertext sizes.
+step kms.txt bench "$GO" test -run '^$' -bench 'KMSPer1000|CiphertextSize' -benchtime=2x -count=1 ./inproc/
+
+# 4) 1,000 simultaneous cold requests, 5 rounds.
+step coldmiss.txt bench "$GO" test -run '^$' -bench ColdMiss -benchtime=5x -count=1 ./inproc/
+
+# 5) Cold start per function and arm64 binary sizes.
+step coldstart.txt bench "$GO" run ./cmd/coldstart -root .. -runs 5
+
+# 6) End to end over loopback, with raw dynalite beside it.
+step loopback.txt bench "$GO" test -run '^$' -bench Loopback -benchtime=1x -count=1 -timeout 30m ./dynamo/
+
+# 7) Rotation re-encryption (BENCH_FULL=1 adds 100,000 records).
+step rotation.txt bench env "BENCH_FULL=${BENCH_FULL:-}" "$GO" test -run '^$' -bench Rotation -benchtime=1x -count=1 -timeout 60m ./dynamo/
+
+(cd bench && BENCH_FULL="${BENCH_FULL:-}" "$GO" run ./cmd/benchreport -out out -docs ../docs)
+echo "wrote docs/BENCHMARKS.md and docs/bench-summary.svg"
