@@ -6,12 +6,19 @@
 # each starting with a "command:" line that holds the exact command, so
 # benchstat can compare two runs file by file. BENCH_FULL=1 adds the
 # 100,000-record rotation (a few more minutes).
+#
+# With arguments, only the named steps run again (product, requestpath,
+# kms, coldmiss, coldstart, loopback, rotation) and the others' output is
+# kept: `bash bench/run.sh loopback coldstart`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 OUT=bench/out
 mkdir -p "$OUT"
-rm -f "$OUT"/*.txt
+ONLY=" $* "
+if [[ $# -eq 0 ]]; then
+	rm -f "$OUT"/*.txt
+fi
 
 # quote prints a command so that it can be pasted back into a shell.
 quote() {
@@ -26,6 +33,9 @@ quote() {
 step() {
 	local file=$1 dir=$2
 	shift 2
+	if [[ $ONLY != "  " && $ONLY != *" ${file%.txt} "* ]]; then
+		return 0
+	fi
 	local shown
 	shown=$(quote "$@")
 	[[ $dir != . ]] && shown="cd $dir && $shown"
@@ -43,7 +53,9 @@ step product.txt . "$GO" test -run '^$' -bench . -benchmem -count=1 ./shared/...
 #    samples are labelled side=vault / side=floor.
 step requestpath.txt bench "$GO" test -run '^$' -bench RequestPath -benchmem -benchtime=3s -count=1 \
 	-cpuprofile out/requestpath.prof -o out/inproc.test ./inproc/
-(cd bench && "$GO" tool pprof -top -tagfocus=side=vault -nodecount=30 out/inproc.test out/requestpath.prof >out/requestpath-vault.top 2>/dev/null) || true
+if [[ -f bench/out/requestpath.prof ]]; then
+	(cd bench && "$GO" tool pprof -top -tagfocus=side=vault -nodecount=30 out/inproc.test out/requestpath.prof >out/requestpath-vault.top 2>/dev/null) || true
+fi
 
 # 2), 3) KMS calls per 1,000 operations and ciphertext sizes.
 step kms.txt bench "$GO" test -run '^$' -bench 'KMSPer1000|CiphertextSize' -benchtime=2x -count=1 ./inproc/

@@ -83,6 +83,11 @@ func (a *API) Match(method, rawPath string) (string, map[string]string, bool) {
 
 // Handle is the Lambda handler.
 func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	// The operation works within the margin; the audit event and the
+	// answer use what is left of the invocation after it.
+	invocation := ctx
+	ctx, cancel := withAnswerMargin(ctx)
+	defer cancel()
 	start := a.deps.Now()
 	requestID := ev.RequestContext.RequestID
 	if requestID == "" {
@@ -127,7 +132,7 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 			e.Outcome = audit.Failed
 		}
 	}
-	if auditErr := a.deps.Audit.Record(ctx, e); auditErr != nil {
+	if auditErr := a.deps.Audit.Record(invocation, e); auditErr != nil {
 		a.deps.Logger.ErrorContext(ctx, "audit event not recorded", "request_id", requestID, "action", e.Action, "err", auditErr)
 		// Data must not leave the vault unaudited: a reveal whose event
 		// cannot be kept is failed rather than answered.
@@ -140,6 +145,19 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 	a.deps.Metrics.Request(e.Action, string(e.Outcome), e.Code, time.Since(start),
 		reply.Trace.KeyCacheHits, reply.Trace.KeyCacheMisses, len(e.KMSRequestIDs))
 	return resp, nil
+}
+
+// withAnswerMargin ends the work a little before the invocation's
+// deadline, so that a dependency that keeps failing through the SDK's
+// retries still gets the vault's own 503 with Retry-After (and an audit
+// event), rather than a timeout answered by API Gateway.
+func withAnswerMargin(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	margin := min(max(time.Until(deadline)/10, 200*time.Millisecond), time.Second)
+	return context.WithDeadline(ctx, deadline.Add(-margin))
 }
 
 func (a *API) route(ev *events.APIGatewayV2HTTPRequest) (Route, map[string]string, bool) {

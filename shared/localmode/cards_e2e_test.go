@@ -219,7 +219,8 @@ func TestNothingSensitiveAtRest(t *testing.T) {
 }
 
 // assertNoLeak scans everything the vault wrote outside the table: its
-// log output and its audit trail.
+// log output and its audit trail. (Raw JOSE and key material are checked
+// for every test by vaulttest's leak guard.)
 func assertNoLeak(t *testing.T, v *vaulttest.Vault) {
 	t.Helper()
 	for name, text := range map[string]string{"log": v.Logs.String(), "audit": v.AuditText()} {
@@ -227,9 +228,6 @@ func assertNoLeak(t *testing.T, v *vaulttest.Vault) {
 			if strings.Contains(text, needle) {
 				t.Fatalf("%s output contains a card number or holder name", name)
 			}
-		}
-		if strings.Contains(text, "eyJ") {
-			t.Fatalf("%s output contains raw JOSE", name)
 		}
 	}
 }

@@ -261,8 +261,8 @@ func (fx *faultFixture) runCase(op faultOp, state string, port vaulttest.Port, k
 	}
 	switch {
 	case port == vaulttest.PortAudit && op.reveal:
-		if r.Status != http.StatusServiceUnavailable {
-			t.Errorf("%s: a reveal whose audit event was lost answered %d, want 503", name, r.Status)
+		if r.Status != http.StatusServiceUnavailable || r.Code() != "unavailable" || r.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: a reveal whose audit event was lost answered %d %s, want 503 unavailable with Retry-After", name, r.Status, r.Body)
 		}
 	case port == vaulttest.PortAudit:
 		if !fx.isSuccess(op, r) {
