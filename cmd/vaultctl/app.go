@@ -108,8 +108,16 @@ func (a *app) run(ctx context.Context, args []string) int {
 		a.usage()
 		return exitUsage
 	}
+	if groups[rest[0]] && len(rest) == 2 && (rest[1] == "-h" || rest[1] == "--help") {
+		fmt.Fprintf(a.stderr, "usage: vaultctl %s\nrun \"vaultctl %s <subcommand> -h\" for a subcommand's flags\n", cmd.summary, rest[0])
+		return exitOK
+	}
 	return a.report(ctx, cmd.run(ctx, a, rest[1:]))
 }
+
+// groups are the commands that dispatch again on a subcommand.
+// (vault-keys prints its own, longer help.)
+var groups = map[string]bool{"audit": true, "keys": true, "secret": true}
 
 // report turns a command's error into the exit code and the stderr line.
 func (a *app) report(ctx context.Context, err error) int {

@@ -79,7 +79,15 @@ func runMasked(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printJSON(a.stdout, rec)
+	// get_masked has no "duplicate": print the view as the vault gave it.
+	return printJSON(a.stdout, maskedView{CardRecord: rec})
+}
+
+// maskedView prints a CardRecord without the Duplicate flag, which only
+// vault_card answers.
+type maskedView struct {
+	*client.CardRecord
+	Duplicate *struct{} `json:"duplicate,omitempty"`
 }
 
 // revealedCardView is what `reveal` prints: the one place the CLI takes the
