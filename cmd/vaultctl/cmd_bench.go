@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/cardvault/vault/shared/card"
 	"math/big"
 	"net"
 	"net/http"
@@ -270,23 +271,7 @@ func testPAN() (string, error) {
 		return "", err
 	}
 	partial := "400000" + body
-	return partial + luhnCheckDigit(partial), nil
-}
-
-func luhnCheckDigit(partial string) string {
-	sum := 0
-	double := true
-	for i := len(partial) - 1; i >= 0; i-- {
-		d := int(partial[i] - '0')
-		if double {
-			if d *= 2; d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return fmt.Sprint((10 - sum%10) % 10)
+	return partial + string(card.LuhnCheckDigit(partial)), nil
 }
 
 func randomDigits(n int) (string, error) {

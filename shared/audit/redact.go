@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cardvault/vault/shared/card"
 )
 
 // maxFieldBytes bounds every string member of an event. Identifiers in the
@@ -150,22 +152,13 @@ func maskMiddleDigits(run []byte, digits int) {
 // luhnValid runs the Luhn check over the digits of run, skipping
 // separators.
 func luhnValid(run []byte) bool {
-	sum, double := 0, false
-	for k := len(run) - 1; k >= 0; k-- {
-		if !isDigit(run[k]) {
-			continue
+	digits := make([]byte, 0, len(run))
+	for _, c := range run {
+		if isDigit(c) {
+			digits = append(digits, c)
 		}
-		d := int(run[k] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
 	}
-	return sum%10 == 0
+	return card.Luhn(string(digits))
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -81,3 +81,20 @@ func allDigits(s string) bool {
 	}
 	return true
 }
+
+// LuhnCheckDigit is the digit that makes partial (ASCII digits only)
+// Luhn-valid when appended: for test card numbers and load generators.
+func LuhnCheckDigit(partial string) byte {
+	sum, double := 0, true
+	for i := len(partial) - 1; i >= 0; i-- {
+		d := int(partial[i] - '0')
+		if double {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return byte('0' + (10-sum%10)%10)
+}

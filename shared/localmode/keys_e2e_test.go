@@ -14,6 +14,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/internal/vaulttest"
 	"github.com/cardvault/vault/shared/store"
@@ -43,20 +44,8 @@ func rotate(t *testing.T, c *vaulttest.Client, merchant string) map[string]any {
 }
 
 func pan(i int) string {
-	// 15 digits from i, then the Luhn check digit.
 	base := fmt.Sprintf("411111%09d", i)
-	sum := 0
-	for j := 0; j < len(base); j++ {
-		d := int(base[len(base)-1-j] - '0')
-		if j%2 == 0 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return base + fmt.Sprint((10-sum%10)%10)
+	return base + string(card.LuhnCheckDigit(base))
 }
 
 func putSecret(t *testing.T, c *vaulttest.Client, merchant, name, value string) {

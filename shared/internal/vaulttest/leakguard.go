@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/cardvault/vault/shared/card"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -185,7 +186,7 @@ func cardNumberRuns(text string) []int {
 			break
 		}
 		i = end
-		if len(digits) < 12 || len(digits) > 19 || !luhn(digits) {
+		if len(digits) < 12 || len(digits) > 19 || !card.Luhn(string(digits)) {
 			continue
 		}
 		if (start > 0 && (isWordByte(text[start-1]) || text[start-1] == '.')) || (end < len(text) && isWordByte(text[end])) {
@@ -194,21 +195,6 @@ func cardNumberRuns(text string) []int {
 		found = append(found, start)
 	}
 	return found
-}
-
-func luhn(digits []byte) bool {
-	sum, double := 0, false
-	for k := len(digits) - 1; k >= 0; k-- {
-		d := int(digits[k] - '0')
-		if double {
-			if d *= 2; d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
