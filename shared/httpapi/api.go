@@ -161,7 +161,7 @@ func withAnswerMargin(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 func (a *API) route(ev *events.APIGatewayV2HTTPRequest) (Route, map[string]string, bool) {
-	if i, ok := a.byKey[ev.RouteKey]; ok {
+	if i, ok := a.byKey[ev.RouteKey]; ok && a.routes[i].hasParams(ev.PathParameters) {
 		return a.routes[i], ev.PathParameters, true
 	}
 	key, params, ok := a.Match(ev.RequestContext.HTTP.Method, ev.RawPath)

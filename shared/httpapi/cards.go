@@ -50,14 +50,8 @@ func MaskedRoutes(m *vault.MaskedViews) []Route {
 	}}
 }
 
-// vaultCardClaims are the op-specific claims of vault_card. Pointers tell
-// a missing member from a zero one.
-type vaultCardClaims struct {
-	CustomerID *string         `json:"customer_id"`
-	TTLSeconds *int64          `json:"ttl_seconds"`
-	Card       json.RawMessage `json:"card"`
-}
-
+// cardClaim is the "card" claim. Pointers tell a missing member from a
+// zero one.
 type cardClaim struct {
 	Number     *string `json:"number"`
 	ExpMonth   *int    `json:"exp_month"`
@@ -65,21 +59,22 @@ type cardClaim struct {
 	HolderName *string `json:"holder_name"`
 }
 
+// decodeVaultCard reads vault_card's own claims from the members the
+// strict scan already found, decoding only the card object: the request
+// path is measured against the bare JOSE floor, and a second decode of the
+// whole payload was a fifth of the vault's own work.
 func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
-	var claims vaultCardClaims
-	if err := r.Auth.Decode(&claims); err != nil {
-		return vault.VaultCardInput{}, err
-	}
-	if len(claims.Card) == 0 || claims.Card[0] != '{' {
+	raw, ok := r.Auth.Claim("card")
+	if !ok || len(raw) == 0 || raw[0] != '{' {
 		return vault.VaultCardInput{}, malformed("claim card must be an object")
 	}
 	// A verification code is refused whatever else is wrong with the
 	// request: it must never be processed, let alone stored.
-	if card.FindCVC(claims.Card) {
+	if card.FindCVC(raw) {
 		return vault.VaultCardInput{}, vaulterr.New(vaulterr.CVCNotAccepted, "card verification codes are never accepted")
 	}
 	var c cardClaim
-	if err := json.Unmarshal(claims.Card, &c); err != nil {
+	if err := json.Unmarshal(raw, &c); err != nil {
 		return vault.VaultCardInput{}, malformed("claim card has an ill-typed member")
 	}
 	if c.Number == nil || c.ExpMonth == nil || c.ExpYear == nil {
@@ -96,19 +91,25 @@ func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
 	if c.HolderName != nil {
 		in.Card.HolderName = secret.New(*c.HolderName)
 	}
-	if claims.CustomerID != nil {
-		n := utf8.RuneCountInString(*claims.CustomerID)
-		if n < 1 || n > 128 {
+	if raw, ok := r.Auth.Claim("customer_id"); ok {
+		var customer string
+		if err := json.Unmarshal(raw, &customer); err != nil {
+			return vault.VaultCardInput{}, malformed("claim customer_id must be a string")
+		}
+		if n := utf8.RuneCountInString(customer); n < 1 || n > 128 {
 			return vault.VaultCardInput{}, vaulterr.New(vaulterr.InvalidCard, "customer_id must be 1 to 128 characters")
 		}
-		in.CustomerID = *claims.CustomerID
+		in.CustomerID = customer
 	}
-	if claims.TTLSeconds != nil {
-		ttl := time.Duration(*claims.TTLSeconds) * time.Second
-		if *claims.TTLSeconds < int64(vault.MinCardTTL/time.Second) || *claims.TTLSeconds > int64(vault.MaxCardTTL/time.Second) {
+	if raw, ok := r.Auth.Claim("ttl_seconds"); ok {
+		var ttl int64
+		if err := json.Unmarshal(raw, &ttl); err != nil {
+			return vault.VaultCardInput{}, malformed("claim ttl_seconds must be an integer")
+		}
+		if ttl < int64(vault.MinCardTTL/time.Second) || ttl > int64(vault.MaxCardTTL/time.Second) {
 			return vault.VaultCardInput{}, vaulterr.New(vaulterr.InvalidCard, "ttl_seconds must be between 60 and 315360000")
 		}
-		in.TTL = ttl
+		in.TTL = time.Duration(ttl) * time.Second
 	}
 	return in, nil
 }

@@ -101,3 +101,15 @@ func (r Route) match(method, path string) (map[string]string, bool) {
 	}
 	return params, true
 }
+
+// hasParams reports whether params holds a non-empty value for every
+// {name} of the route's path. A route key without them is not trusted:
+// the route's merchant, token and name checks would silently be skipped.
+func (r Route) hasParams(params map[string]string) bool {
+	for _, seg := range strings.Split(r.Path, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && params[seg[1:len(seg)-1]] == "" {
+			return false
+		}
+	}
+	return true
+}

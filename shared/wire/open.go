@@ -53,6 +53,22 @@ type Request struct {
 
 	// strict records that Payload already passed the strict scan.
 	strict bool
+	// members are the payload's top-level members found by that scan
+	// (slices of the payload), so operations read their claims without
+	// decoding the whole object again.
+	members []member
+}
+
+// Claim returns the raw JSON value of a top-level claim of the verified
+// payload, and whether it is present. The payload passed the strict scan:
+// the value is valid JSON with no duplicate member names.
+func (r *Request) Claim(name string) (json.RawMessage, bool) {
+	for _, m := range r.members {
+		if string(m.name) == name {
+			return m.raw, true
+		}
+	}
+	return nil, false
 }
 
 // Decode decodes the verified claims into v, for the claims specific to an
@@ -222,6 +238,7 @@ func (o *Opener) openJWS(compactJWS string, want Expect) (*Request, error) {
 		SigningKeyID: kid,
 		Payload:      secret.New(payload),
 		strict:       true,
+		members:      append([]member(nil), members...),
 	}
 	if claims.hasExp {
 		req.ExpiresAt = time.Unix(claims.exp, 0)
