@@ -27,7 +27,10 @@ func (a *app) merchantArg(cmd string, args []string, extra func(*flag.FlagSet)) 
 }
 
 func runKeysRotate(ctx context.Context, a *app, args []string) error {
-	merchant, err := a.merchantArg("keys rotate", args, nil)
+	var watch *bool
+	merchant, err := a.merchantArg("keys rotate", args, func(x *flag.FlagSet) {
+		watch = x.Bool("watch", false, "follow the re-encryption this rotation started with a progress bar until it is idle")
+	})
 	if err != nil {
 		return err
 	}
@@ -38,6 +41,10 @@ func runKeysRotate(ctx context.Context, a *app, args []string) error {
 	st, err := c.RotateKeys(ctx, merchant)
 	if err != nil {
 		return err
+	}
+	if *watch {
+		fmt.Fprintf(a.stderr, "rotated to version %d; re-encrypting older records\n", st.PrimaryVersion)
+		return a.watchRotation(ctx, c, merchant)
 	}
 	return printJSON(a.stdout, st)
 }
