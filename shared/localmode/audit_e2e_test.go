@@ -18,6 +18,7 @@ import (
 	"github.com/cardvault/vault/shared/internal/awsfake"
 	"github.com/cardvault/vault/shared/internal/vaulttest"
 	"github.com/cardvault/vault/shared/localmode"
+	"github.com/cardvault/vault/shared/vaulterr"
 )
 
 // TestEveryOperationLeavesOneAuditEvent runs each operation of the
@@ -240,4 +241,71 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 	reordered[1], reordered[2] = reordered[2], reordered[1]
 	check("reordered", reordered, 2)
 	verifyChain(t, v.Dir)
+}
+
+// downKeyring fails every call while down is set, as the KMS keyring
+// does when KMS cannot be reached.
+type downKeyring struct {
+	envelope.Keyring
+	down atomic.Bool
+}
+
+func (k *downKeyring) Unwrap(ctx context.Context, w envelope.WrappedKey, ec envelope.EncryptionContext) ([]byte, envelope.Call, error) {
+	if k.down.Load() {
+		return nil, envelope.Call{}, vaulterr.New(vaulterr.Unavailable, "key service unavailable")
+	}
+	return k.Keyring.Unwrap(ctx, w, ec)
+}
+
+func (k *downKeyring) Wrap(ctx context.Context, key []byte, ec envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
+	if k.down.Load() {
+		return envelope.WrappedKey{}, envelope.Call{}, vaulterr.New(vaulterr.Unavailable, "key service unavailable")
+	}
+	return k.Keyring.Wrap(ctx, key, ec)
+}
+
+// TestRefusalAndFailureCodesAreAudited covers the codes the refusal suite
+// cannot reach with a well-behaved vault: a refused secret, a tampered
+// record and a key service outage each leave exactly one event with their
+// code.
+func TestRefusalAndFailureCodesAreAudited(t *testing.T) {
+	c := vaulttest.NewClient("app", jose.ES256, []string{"*"})
+	var kr *downKeyring
+	v := vaulttest.StartWith(t, vaulttest.Options{WrapKeyring: func(k envelope.Keyring) envelope.Keyring {
+		kr = &downKeyring{Keyring: k}
+		return kr
+	}}, c)
+	expect := func(name string, r *vaulttest.Response, before int, status int, code, outcome string) {
+		t.Helper()
+		if r.Status != status || r.Code() != code {
+			t.Fatalf("%s: %d %s", name, r.Status, r.Body)
+		}
+		var mine []map[string]any
+		for _, e := range v.AuditEvents()[before:] {
+			if e["request_id"] == r.Header.Get("X-Request-Id") {
+				mine = append(mine, e)
+			}
+		}
+		if len(mine) != 1 || mine[0]["error_code"] != code || mine[0]["outcome"] != outcome {
+			t.Fatalf("%s: events %v", name, mine)
+		}
+	}
+
+	before := len(v.AuditEvents())
+	claims := c.Claims("put_secret", "m_codes", map[string]any{"name": "api-key", "value": strings.Repeat("x", 32<<10+1)})
+	r := c.PostJOSE(http.MethodPut, "/v1/merchants/m_codes/secrets/api-key", c.Encrypt(t, c.Sign(t, claims), jose.RSA_OAEP_256))
+	expect("invalid_secret", r, before, http.StatusUnprocessableEntity, "invalid_secret", "refused")
+
+	a, b := vaultOne(t, c, "m_codes", testPAN), vaultOne(t, c, "m_codes", "5555555555554444")
+	moveSealed(t, v, a, b)
+	before = len(v.AuditEvents())
+	expect("integrity_error", reveal(t, c, "m_codes", b), before, http.StatusInternalServerError, "integrity_error", "failed")
+
+	kr.down.Store(true)
+	before = len(v.AuditEvents())
+	r = c.VaultCard(t, "m_codes_new", map[string]any{"card": testCard(testPAN)}, jose.ECDH_ES_A256KW)
+	expect("unavailable", r, before, http.StatusServiceUnavailable, "unavailable", "failed")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
 }

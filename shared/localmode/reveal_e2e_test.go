@@ -72,23 +72,7 @@ func TestMovedCiphertextFailsIntegrity(t *testing.T) {
 	v := vaulttest.Start(t, c)
 	a := vaultOne(t, c, "m_int", testPAN)
 	b := vaultOne(t, c, "m_int", "5555555555554444")
-	ctx := context.Background()
-	db := store.NewLocalClient(v.Env.DynamoDBEndpoint())
-	key := func(tok string) map[string]types.AttributeValue {
-		return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "CARD#" + tok}, "sk": &types.AttributeValueMemberS{Value: "CARD"}}
-	}
-	get := func(tok string) map[string]types.AttributeValue {
-		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(v.Env.Settings.Table), Key: key(tok)})
-		if err != nil || out.Item == nil {
-			t.Fatalf("get %s: %v", tok, err)
-		}
-		return out.Item
-	}
-	itemA, itemB := get(a), get(b)
-	itemB["sealed"] = itemA["sealed"]
-	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(v.Env.Settings.Table), Item: itemB}); err != nil {
-		t.Fatal(err)
-	}
+	moveSealed(t, v, a, b)
 	if r := reveal(t, c, "m_int", b); r.Status != http.StatusInternalServerError || r.Code() != "integrity_error" {
 		t.Fatalf("moved ciphertext: %d %s", r.Status, r.Body)
 	}
@@ -294,5 +278,28 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// moveSealed copies card a's ciphertext into card b's record, straight in
+// the table, as an attacker with write access to it could.
+func moveSealed(t *testing.T, v *vaulttest.Vault, a, b string) {
+	t.Helper()
+	ctx := context.Background()
+	db := store.NewLocalClient(v.Env.DynamoDBEndpoint())
+	key := func(tok string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "CARD#" + tok}, "sk": &types.AttributeValueMemberS{Value: "CARD"}}
+	}
+	get := func(tok string) map[string]types.AttributeValue {
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(v.Env.Settings.Table), Key: key(tok)})
+		if err != nil || out.Item == nil {
+			t.Fatalf("get %s: %v", tok, err)
+		}
+		return out.Item
+	}
+	itemA, itemB := get(a), get(b)
+	itemB["sealed"] = itemA["sealed"]
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(v.Env.Settings.Table), Item: itemB}); err != nil {
+		t.Fatal(err)
 	}
 }
