@@ -112,22 +112,7 @@ func (s *Store) CreateCard(ctx context.Context, rec vault.CardRecord) error {
 	if err != nil {
 		return corrupt("card", err)
 	}
-	cond, names, values := createOnce("sealed", rec.Sealed)
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(s.table),
-		Item:                      item,
-		ConditionExpression:       cond,
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return vault.ErrConflict
-	default:
-		return unavailable("PutItem", err)
-	}
+	return s.putOnce(ctx, item, "sealed", rec.Sealed, vault.ErrConflict)
 }
 
 // ReplaceCard overwrites the whole stored record of rec.Token, provided it

@@ -1,9 +1,34 @@
 package store
 
 import (
+	"context"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
+
+// putOnce puts item unless an item with its key exists, and answers
+// conflict if one does. An existing item whose ciphertext attribute (attr)
+// equals own is this very write already done, not a conflict.
+func (s *Store) putOnce(ctx context.Context, item map[string]types.AttributeValue, attr string, own []byte, conflict error) error {
+	cond, names, values := createOnce(attr, own)
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(s.table),
+		Item:                      item,
+		ConditionExpression:       cond,
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	switch {
+	case err == nil:
+		return nil
+	case conditionFailed(err):
+		return conflict
+	default:
+		return unavailable("PutItem", err)
+	}
+}
 
 // createOnce is the condition of a put that creates an item unless it
 // exists, where an existing item whose ciphertext attribute equals own is

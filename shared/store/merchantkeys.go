@@ -113,19 +113,8 @@ func (s *Store) CreateKey(ctx context.Context, key envelope.StoredKey) error {
 	if err := s.enterDirectory(ctx, key.MerchantID); err != nil {
 		return err
 	}
-	cond, names, values := createOnce("wrapped", key.Wrapped.Ciphertext)
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(s.table),
-		Item:                      item,
-		ConditionExpression:       cond,
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	})
-	switch {
-	case conditionFailed(err):
-		return envelope.ErrKeyExists
-	case err != nil:
-		return unavailable("PutItem", err)
+	if err := s.putOnce(ctx, item, "wrapped", key.Wrapped.Ciphertext, envelope.ErrKeyExists); err != nil {
+		return err
 	}
 	shredded, err := s.Shredded(ctx, key.MerchantID)
 	if err != nil {

@@ -102,22 +102,7 @@ func (s *Store) CreateSecretVersion(ctx context.Context, rec vault.SecretRecord)
 	if err != nil {
 		return corrupt("secret", err)
 	}
-	cond, names, values := createOnce("sealed", rec.Sealed)
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(s.table),
-		Item:                      item,
-		ConditionExpression:       cond,
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return vault.ErrConflict
-	default:
-		return unavailable("PutItem", err)
-	}
+	return s.putOnce(ctx, item, "sealed", rec.Sealed, vault.ErrConflict)
 }
 
 // PruneSecretVersions deletes the versions older than keepFrom. It is
