@@ -267,6 +267,14 @@ func TestTableSchemaEqualsEnsureTable(t *testing.T) {
 	if proj["ProjectionType"] != string(gsi.Projection.ProjectionType) {
 		t.Errorf("index projection %v, EnsureTable makes %s", proj["ProjectionType"], gsi.Projection.ProjectionType)
 	}
+	var attrs []string
+	for _, a := range deploy.List(proj["NonKeyAttributes"]) {
+		s, _ := a.(string)
+		attrs = append(attrs, s)
+	}
+	if !slices.Equal(attrs, gsi.Projection.NonKeyAttributes) {
+		t.Errorf("index projects %v, EnsureTable makes %v", attrs, gsi.Projection.NonKeyAttributes)
+	}
 }
 
 func keySchema(v any) map[string]string {

@@ -25,15 +25,20 @@ type awsCall struct {
 	function string
 	action   string
 	index    string
-	// leading are the partition keys the call names (several for a batch).
+	// leading are the partition keys the call names.
 	leading []string
 	context map[string]string
+	// selects is a Query's Select parameter, when it sets one.
+	selects string
 }
 
 func (c awsCall) String() string {
 	s := c.function + " " + c.action
 	if c.index != "" {
 		s += " index " + c.index
+	}
+	if c.selects != "" {
+		s += " select " + c.selects
 	}
 	if len(c.leading) > 0 {
 		s += " " + strings.Join(c.leading, ",")
@@ -108,7 +113,7 @@ func (d recordingDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInpu
 var keyCondition = regexp.MustCompile(`^\s*#?(\w+)\s*=\s*(:\w+)`)
 
 func (d recordingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	c := awsCall{action: "dynamodb:Query", index: aws.ToString(in.IndexName)}
+	c := awsCall{action: "dynamodb:Query", index: aws.ToString(in.IndexName), selects: string(in.Select)}
 	if m := keyCondition.FindStringSubmatch(aws.ToString(in.KeyConditionExpression)); m != nil {
 		if s, ok := in.ExpressionAttributeValues[m[2]].(*types.AttributeValueMemberS); ok {
 			c.leading = []string{s.Value}
@@ -116,17 +121,6 @@ func (d recordingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ..
 	}
 	d.rec.add(ctx, c)
 	return d.DynamoAPI.Query(ctx, in, opts...)
-}
-
-func (d recordingDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	c := awsCall{action: "dynamodb:BatchGetItem"}
-	for _, ka := range in.RequestItems {
-		for _, key := range ka.Keys {
-			c.leading = append(c.leading, pkOf(key)...)
-		}
-	}
-	d.rec.add(ctx, c)
-	return d.DynamoAPI.BatchGetItem(ctx, in, opts...)
 }
 
 func (d recordingDB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
@@ -261,6 +255,8 @@ func requestValues(key string, c awsCall) ([]string, bool) {
 	switch {
 	case key == "dynamodb:LeadingKeys":
 		return c.leading, len(c.leading) > 0
+	case key == "dynamodb:Select":
+		return []string{c.selects}, c.selects != ""
 	case key == "kms:EncryptionContextKeys":
 		if len(c.context) == 0 {
 			return nil, false

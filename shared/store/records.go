@@ -22,12 +22,13 @@ const recordKeySep = "\x00"
 
 // RecordsBelow lists up to limit of the merchant's records (cards and
 // secret versions) sealed with a key version below `below`, after cursor.
-// It walks the merchant's by_merchant shards in order, reading index keys
-// (gsi1sk < "V#<below>") and then the items themselves with batched
-// strongly consistent reads. The index lags the table a little, so an item
-// that is gone, deleted (a card tombstone) or already on a version at or
-// above `below` by the time it is read is left out; a page can therefore
-// hold fewer than limit records while the listing goes on.
+// It walks the merchant's by_merchant shards in order (gsi1sk <
+// "V#<below>"), reading each record's ciphertext and key version from the
+// index itself, which projects them. The index lags the table a little,
+// so a listed record can be stale: replaced, deleted or already resealed
+// since. That is safe because the one write a listing leads to,
+// ResealRecord, is conditional on the listed ciphertext: a stale record
+// is a vault.ErrConflict, and the next pass lists it as it now is.
 func (s *Store) RecordsBelow(ctx context.Context, merchantID string, below uint32, cursor string, limit int) ([]vault.SealedRecord, string, error) {
 	if below == 0 {
 		return nil, "", nil
@@ -37,53 +38,29 @@ func (s *Store) RecordsBelow(ctx context.Context, merchantID string, below uint3
 
 // RecordsOf lists up to limit of the merchant's records of every key
 // version, after cursor, for purging a shredded merchant. It reads the
-// way RecordsBelow does.
+// way RecordsBelow does; DeleteRecord, the write it leads to, is safe on
+// a stale record.
 func (s *Store) RecordsOf(ctx context.Context, merchantID string, cursor string, limit int) ([]vault.SealedRecord, string, error) {
 	return s.listRecords(ctx, merchantID, nil, cursor, limit)
 }
 
-// listRecords is RecordsBelow (below set) and RecordsOf (below nil).
+// listRecords is RecordsBelow (below set) and RecordsOf (below nil). It
+// reads up to limit index entries from the merchant's shards, from the
+// cursor on, and returns them with the cursor after the last one.
 func (s *Store) listRecords(ctx context.Context, merchantID string, below *uint32, cursor string, limit int) ([]vault.SealedRecord, string, error) {
 	pos, err := decodeListCursor(cursor, merchantID)
 	if err != nil {
 		return nil, "", err
 	}
-	keys, next, err := s.indexKeys(ctx, merchantID, below, pos, pageSize(limit))
-	if err != nil {
-		return nil, "", err
-	}
-	items, err := s.batchGet(ctx, keys, recordProjection)
-	if err != nil {
-		return nil, "", err
-	}
-	recs := make([]vault.SealedRecord, 0, len(keys))
-	for _, k := range keys {
-		av, ok := items[k]
-		if !ok {
-			continue // gone since the index read
-		}
-		rec, live, err := sealedRecordOf(k, av, merchantID)
-		if err != nil {
-			return nil, "", err
-		}
-		if !live || (below != nil && rec.KeyVersion >= *below) {
-			continue
-		}
-		recs = append(recs, rec)
-	}
-	return recs, next, nil
-}
-
-// indexKeys reads up to limit item keys from the merchant's index shards,
-// from pos on, and returns them with the cursor after the last one.
-func (s *Store) indexKeys(ctx context.Context, merchantID string, below *uint32, pos listCursor, limit int) ([]itemAddress, string, error) {
-	keys := make([]itemAddress, 0, limit)
+	limit = pageSize(limit)
+	recs := make([]vault.SealedRecord, 0, limit)
 	for shard := pos.Shard; shard < merchantShards; shard++ {
 		in := &dynamodb.QueryInput{
-			TableName:              aws.String(s.table),
-			IndexName:              aws.String(indexByMerchant),
-			KeyConditionExpression: aws.String("gsi1pk = :pk"),
-			ProjectionExpression:   aws.String("pk, sk"),
+			TableName:                aws.String(s.table),
+			IndexName:                aws.String(indexByMerchant),
+			KeyConditionExpression:   aws.String("gsi1pk = :pk"),
+			ProjectionExpression:     aws.String(recordProjection.expr),
+			ExpressionAttributeNames: recordProjection.names,
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":pk": &types.AttributeValueMemberS{Value: merchantIndexPK(merchantID, shard)},
 			},
@@ -98,56 +75,50 @@ func (s *Store) indexKeys(ctx context.Context, merchantID string, below *uint32,
 			in.ExclusiveStartKey = pos.After.attributeValues()
 		}
 		for {
-			in.Limit = aws.Int32(int32(limit - len(keys))) // #nosec G115 -- limit comes from pageSize, at most maxPageSize
+			in.Limit = aws.Int32(int32(limit - len(recs))) // #nosec G115 -- limit comes from pageSize, at most maxPageSize
 			out, err := s.db.Query(ctx, in)
 			if err != nil {
 				return nil, "", unavailable("Query", err)
 			}
 			for _, av := range out.Items {
-				k, err := addressOf(av)
+				rec, err := sealedRecordOf(av, merchantID)
 				if err != nil {
 					return nil, "", err
 				}
-				keys = append(keys, k)
+				recs = append(recs, rec)
 			}
 			if len(out.LastEvaluatedKey) == 0 {
 				break // shard done
 			}
-			if len(keys) == limit {
+			if len(recs) == limit {
 				next, err := encodeListCursor(shard, out.LastEvaluatedKey)
-				return keys, next, err
+				return recs, next, err
 			}
 			in.ExclusiveStartKey = out.LastEvaluatedKey
 		}
-		if len(keys) == limit && shard+1 < merchantShards {
+		if len(recs) == limit && shard+1 < merchantShards {
 			next, err := encodeListCursor(shard+1, nil)
-			return keys, next, err
+			return recs, next, err
 		}
 	}
-	return keys, "", nil
+	return recs, "", nil
 }
 
-// itemAddress is an item's primary key, comparable so that batched reads
-// can be matched back to the index order.
+// itemAddress is an item's primary key.
 type itemAddress struct{ PK, SK string }
 
 func (a itemAddress) key() map[string]types.AttributeValue { return itemKey(a.PK, a.SK) }
 
 func (a itemAddress) String() string { return a.PK + recordKeySep + a.SK }
 
-func addressOf(av map[string]types.AttributeValue) (itemAddress, error) {
-	pk, okPK := av[attrPK].(*types.AttributeValueMemberS)
-	sk, okSK := av[attrSK].(*types.AttributeValueMemberS)
-	if !okPK || !okSK {
-		return itemAddress{}, corrupt("item key", errors.New("pk or sk missing or not a string"))
-	}
-	return itemAddress{PK: pk.Value, SK: sk.Value}, nil
-}
-
-// recordProjection is what a listing reads of each item: enough for the
-// record's AAD reference, its ciphertext and key version. Every name goes
-// through a placeholder (name is a reserved word).
-var recordProjection = projection{
+// recordProjection is what a listing reads of each index entry: enough
+// for the record's AAD reference, its ciphertext and key version, all
+// projected into the by_merchant index (indexedAttributes). Every name
+// goes through a placeholder (name is a reserved word).
+var recordProjection = struct {
+	expr  string
+	names map[string]string
+}{
 	expr: "#pk, #sk, #m, #s, #kv, #n, #v",
 	names: map[string]string{
 		"#pk": attrPK, "#sk": attrSK, "#m": "merchant_id", "#s": "sealed",
@@ -155,12 +126,15 @@ var recordProjection = projection{
 	},
 }
 
-// sealedRecordOf turns a listed item into a SealedRecord; live is false
-// for a card tombstone (no ciphertext), which is skipped. An item of
-// another merchant or of an unknown kind in the merchant's index is
-// corrupt.
-func sealedRecordOf(addr itemAddress, av map[string]types.AttributeValue, merchantID string) (vault.SealedRecord, bool, error) {
+// sealedRecordOf turns a listed index entry into a SealedRecord. A card
+// tombstone leaves the index, so every entry holds a ciphertext; one
+// without (an index that does not project it), of another merchant or of
+// an unknown kind is corrupt: listing it as nothing to do would let a
+// rotation destroy a key version still in use.
+func sealedRecordOf(av map[string]types.AttributeValue, merchantID string) (vault.SealedRecord, error) {
 	var it struct {
+		PK         string `dynamodbav:"pk"`
+		SK         string `dynamodbav:"sk"`
 		MerchantID string `dynamodbav:"merchant_id"`
 		Sealed     []byte `dynamodbav:"sealed"`
 		KeyVersion uint32 `dynamodbav:"key_version"`
@@ -168,14 +142,17 @@ func sealedRecordOf(addr itemAddress, av map[string]types.AttributeValue, mercha
 		Version    uint32 `dynamodbav:"version"`
 	}
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-		return vault.SealedRecord{}, false, corrupt("record", err)
+		return vault.SealedRecord{}, corrupt("record", err)
 	}
-	if it.MerchantID != merchantID {
-		return vault.SealedRecord{}, false, corrupt("record", errors.New("another merchant's item in the merchant's index"))
+	switch {
+	case it.PK == "" || it.SK == "":
+		return vault.SealedRecord{}, corrupt("record", errors.New("index entry without its item key"))
+	case it.MerchantID != merchantID:
+		return vault.SealedRecord{}, corrupt("record", errors.New("another merchant's item in the merchant's index"))
+	case len(it.Sealed) == 0 || it.KeyVersion == 0:
+		return vault.SealedRecord{}, corrupt("record", errors.New("index entry without ciphertext or key version"))
 	}
-	if len(it.Sealed) == 0 {
-		return vault.SealedRecord{}, false, nil
-	}
+	addr := itemAddress{PK: it.PK, SK: it.SK}
 	rec := vault.SealedRecord{Sealed: it.Sealed, KeyVersion: it.KeyVersion, Key: addr.String()}
 	switch {
 	case strings.HasPrefix(addr.PK, cardPrefix) && addr.SK == cardSK:
@@ -183,9 +160,9 @@ func sealedRecordOf(addr itemAddress, av map[string]types.AttributeValue, mercha
 	case strings.HasPrefix(addr.PK, secretPrefix) && it.Name != "":
 		rec.Ref = envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: merchantID, ID: vault.SecretRecordID(it.Name, it.Version)}
 	default:
-		return vault.SealedRecord{}, false, corrupt("record", errors.New("an item of unknown kind in the merchant's index"))
+		return vault.SealedRecord{}, corrupt("record", errors.New("an item of unknown kind in the merchant's index"))
 	}
-	return rec, true, nil
+	return rec, nil
 }
 
 // listCursor is where a listing stopped: the shard to read next and, if

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/vault"
+	"github.com/cardvault/vault/shared/vaulterr"
 )
 
 // rotationFixture is a merchant's records on several key versions, with
@@ -111,8 +111,8 @@ func TestRecordsBelowListsEachOldRecordOnce(t *testing.T) {
 	fx := seedRecords(t, s, merchant, 60, 12, 3)
 	seedRecords(t, s, "m", 10, 2, 1) // another merchant, all on version 1
 
-	// A card whose ciphertext is gone while its index entry remains: a
-	// tombstone seen through a lagging index.
+	// A tombstone, as DeleteCard's first step leaves it: ciphertext and
+	// index keys gone together, so it leaves the listing.
 	tomb := fx.want[fx.token(0)]
 	if tomb.KeyVersion != 1 {
 		t.Fatal("fixture changed: tok_0 should be on version 1")
@@ -120,7 +120,7 @@ func TestRecordsBelowListsEachOldRecordOnce(t *testing.T) {
 	if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(s.table),
 		Key:              itemKey(cardPK(tomb.Ref.ID), cardSK),
-		UpdateExpression: aws.String("SET deleted = :t REMOVE sealed"),
+		UpdateExpression: aws.String("SET deleted = :t REMOVE sealed, gsi1pk, gsi1sk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":t": &types.AttributeValueMemberBOOL{Value: true},
 		},
@@ -186,45 +186,29 @@ func TestListingCursorStaysWithItsMerchant(t *testing.T) {
 	}
 }
 
-// partialBatch answers each BatchGetItem with only its first key
-// processed, as DynamoDB does under throttling.
-type partialBatch struct {
-	DynamoAPI
-	calls atomic.Int64
-}
-
-func (p *partialBatch) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	p.calls.Add(1)
-	for table, ka := range in.RequestItems {
-		if len(ka.Keys) <= 1 {
-			break
+// An index entry without its ciphertext is corrupt, never "nothing to
+// re-encrypt": skipping it would let a rotation destroy a key version a
+// record still uses.
+func TestSealedRecordOfRefusesIncompleteIndexEntries(t *testing.T) {
+	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	complete := func() map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{
+			attrPK: str(cardPrefix + "tok_1"), attrSK: str(cardSK), "merchant_id": str("m_1"),
+			"sealed": &types.AttributeValueMemberB{Value: []byte("ciphertext")}, "key_version": &types.AttributeValueMemberN{Value: "1"},
 		}
-		first, rest := ka, ka
-		first.Keys, rest.Keys = ka.Keys[:1], ka.Keys[1:]
-		out, err := p.DynamoAPI.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{table: first}}, opts...)
-		if err != nil {
-			return nil, err
+	}
+	if rec, err := sealedRecordOf(complete(), "m_1"); err != nil || rec.Ref.ID != "tok_1" || rec.KeyVersion != 1 {
+		t.Fatalf("complete entry = %+v, %v", rec, err)
+	}
+	for _, drop := range []string{"sealed", "key_version", attrPK, attrSK, "merchant_id"} {
+		av := complete()
+		delete(av, drop)
+		if _, err := sealedRecordOf(av, "m_1"); err == nil || vaulterr.CodeOf(err) != vaulterr.Internal {
+			t.Errorf("entry without %s: err = %v, want an internal error", drop, err)
 		}
-		out.UnprocessedKeys = map[string]types.KeysAndAttributes{table: rest}
-		return out, nil
 	}
-	return p.DynamoAPI.BatchGetItem(ctx, in, opts...)
-}
-
-func TestRecordsBelowAsksAgainForUnprocessedKeys(t *testing.T) {
-	base := newTestStore(t)
-	fx := seedRecords(t, base, "m_1", 5, 0, 1)
-	db := &partialBatch{DynamoAPI: base.db}
-	s := New(db, base.table)
-	recs, next, err := s.RecordsBelow(context.Background(), "m_1", 2, "", 100)
-	if err != nil || next != "" {
-		t.Fatalf("RecordsBelow = %q, %v", next, err)
-	}
-	if len(recs) != len(fx.want) {
-		t.Fatalf("%d records, want %d", len(recs), len(fx.want))
-	}
-	if db.calls.Load() != int64(len(fx.want)) {
-		t.Fatalf("%d BatchGetItem calls, want one per key (%d)", db.calls.Load(), len(fx.want))
+	if _, err := sealedRecordOf(complete(), "m_2"); err == nil {
+		t.Error("another merchant's entry accepted")
 	}
 }
 

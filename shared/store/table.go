@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,17 +78,42 @@ func active(t *types.TableDescription) bool {
 
 // checkSchema refuses a table whose keys or index differ from what the
 // store writes: every conditional write would otherwise fail as a
-// ValidationException at the first request instead of at start-up.
+// ValidationException at the first request instead of at start-up. An
+// index that does not project indexedAttributes is refused too: listings
+// would find records without their ciphertext.
 func checkSchema(t *types.TableDescription) error {
 	if !sameKeys(t.KeySchema, attrPK, attrSK) {
 		return fmt.Errorf("table %s exists with another key schema; want hash %q, range %q", aws.ToString(t.TableName), attrPK, attrSK)
 	}
 	for _, gsi := range t.GlobalSecondaryIndexes {
 		if aws.ToString(gsi.IndexName) == indexByMerchant && sameKeys(gsi.KeySchema, attrGSI1PK, attrGSI1SK) {
+			if !projects(gsi.Projection, indexedAttributes) {
+				return fmt.Errorf("table %s: index %s does not project %v (made by an earlier version of the vault?); recreate the index, or, locally, remove the local dynalite data", aws.ToString(t.TableName), indexByMerchant, indexedAttributes)
+			}
 			return nil
 		}
 	}
 	return fmt.Errorf("table %s has no index %s on (%s, %s)", aws.ToString(t.TableName), indexByMerchant, attrGSI1PK, attrGSI1SK)
+}
+
+// projects reports whether an index projection includes every attribute
+// of attrs.
+func projects(p *types.Projection, attrs []string) bool {
+	if p == nil {
+		return false
+	}
+	switch p.ProjectionType {
+	case types.ProjectionTypeAll:
+		return true
+	case types.ProjectionTypeInclude:
+		for _, a := range attrs {
+			if !slices.Contains(p.NonKeyAttributes, a) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func sameKeys(schema []types.KeySchemaElement, hash, rng string) bool {
@@ -123,7 +149,14 @@ func tableDefinition(table string) *dynamodb.CreateTableInput {
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(indexByMerchant),
 			KeySchema:  keys(attrGSI1PK, attrGSI1SK),
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: indexedAttributes},
 		}},
 	}
 }
+
+// indexedAttributes are the attributes the by_merchant index projects
+// beside the keys: what a rotation or purge listing needs of a record
+// (recordProjection), so that a page is one Query with no read of the
+// items. Only ciphertext and its references: the index holds nothing a
+// reader without the merchant's key could use.
+var indexedAttributes = []string{"merchant_id", "sealed", "key_version", "name", "version"}

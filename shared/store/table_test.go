@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -44,8 +45,27 @@ func TestEnsureTableIsIdempotent(t *testing.T) {
 		t.Fatalf("indexes = %d, want 1", len(out.Table.GlobalSecondaryIndexes))
 	}
 	gsi := out.Table.GlobalSecondaryIndexes[0]
-	if aws.ToString(gsi.IndexName) != indexByMerchant || gsi.Projection.ProjectionType != types.ProjectionTypeKeysOnly {
-		t.Errorf("index = %s %s, want %s KEYS_ONLY", aws.ToString(gsi.IndexName), gsi.Projection.ProjectionType, indexByMerchant)
+	if aws.ToString(gsi.IndexName) != indexByMerchant || !projects(gsi.Projection, indexedAttributes) {
+		t.Errorf("index = %s %+v, want %s projecting %v", aws.ToString(gsi.IndexName), gsi.Projection, indexByMerchant, indexedAttributes)
+	}
+}
+
+// A by_merchant index without the record attributes (as an earlier
+// KEYS_ONLY table had it) would make every listed record look empty; the
+// store refuses to start on it rather than let a rotation find nothing to
+// re-encrypt and destroy a key version still in use.
+func TestEnsureTableRefusesAnIndexWithoutTheRecordAttributes(t *testing.T) {
+	ctx := context.Background()
+	client := NewLocalClient(dynalite.ForTest(t))
+	table := testTableName(t)
+	def := tableDefinition(table)
+	def.GlobalSecondaryIndexes[0].Projection = &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}
+	if _, err := client.CreateTable(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	err := EnsureTable(ctx, client, table)
+	if err == nil || !strings.Contains(err.Error(), "does not project") {
+		t.Fatalf("EnsureTable on a KEYS_ONLY index = %v, want a refusal", err)
 	}
 }
 

@@ -4,6 +4,7 @@
 package localdb
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -104,4 +106,32 @@ func locateCLI() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// CPUTime is the CPU time (user and system) dynalite has used so far, read
+// from /proc: a benchmark compares it with the wall time of a run to show
+// whether the single-threaded database was the bottleneck.
+func (s *Server) CPUTime() (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// utime and stime are fields 14 and 15, counted after it.
+	rest := raw[bytes.LastIndexByte(raw, ')')+1:]
+	fields := strings.Fields(string(rest))
+	if len(fields) < 13 {
+		return 0, errors.New("localdb: short /proc stat line")
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	// Linux reports both in clock ticks, USER_HZ, which is 100 on every
+	// architecture Go supports.
+	return time.Duration(ticks) * (time.Second / 100), nil
 }

@@ -205,10 +205,6 @@ func (d *faultyDynamo) Query(ctx context.Context, in *dynamodb.QueryInput, opts 
 	return call(ctx, d, "Query", in, opts, d.next.Query)
 }
 
-func (d *faultyDynamo) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	return call(ctx, d, "BatchGetItem", in, opts, d.next.BatchGetItem)
-}
-
 func (d *faultyDynamo) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	return call(ctx, d, "Scan", in, opts, d.next.Scan)
 }
