@@ -2,7 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -52,18 +52,12 @@ func MaskedRoutes(m *vault.MaskedViews) []Route {
 
 // cardClaim is the "card" claim. Pointers tell a missing member from a
 // zero one.
-type cardClaim struct {
-	Number     *string `json:"number"`
-	ExpMonth   *int    `json:"exp_month"`
-	ExpYear    *int    `json:"exp_year"`
-	HolderName *string `json:"holder_name"`
-}
-
 // decodeVaultCard reads vault_card's own claims from the members the
-// strict scan already found, decoding only the card object: the request
-// path is measured against the bare JOSE floor, and a second decode of the
-// whole payload was a fifth of the vault's own work.
+// strict scan already found: the request path is measured against the
+// bare JOSE floor, and decoding the card object with encoding/json was a
+// tenth of the vault's own work.
 func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
+	claims := r.Auth.Claims()
 	raw, ok := r.Auth.Claim("card")
 	if !ok || len(raw) == 0 || raw[0] != '{' {
 		return vault.VaultCardInput{}, malformed("claim card must be an object")
@@ -73,27 +67,36 @@ func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
 	if card.FindCVC(raw) {
 		return vault.VaultCardInput{}, vaulterr.New(vaulterr.CVCNotAccepted, "card verification codes are never accepted")
 	}
-	var c cardClaim
-	if err := json.Unmarshal(raw, &c); err != nil {
+	c, _, err := claims.Object("card")
+	if err != nil {
+		return vault.VaultCardInput{}, malformed("claim card must be an object")
+	}
+	number, hasNumber, err1 := c.String("number")
+	month, hasMonth, err2 := c.Int("exp_month")
+	year, hasYear, err3 := c.Int("exp_year")
+	holder, hasHolder, err4 := c.String("holder_name")
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return vault.VaultCardInput{}, malformed("claim card has an ill-typed member")
 	}
-	if c.Number == nil || c.ExpMonth == nil || c.ExpYear == nil {
+	if !hasNumber || !hasMonth || !hasYear {
 		return vault.VaultCardInput{}, malformed("claim card needs number, exp_month and exp_year")
 	}
 	in := vault.VaultCardInput{
 		Caller: r.Caller(),
 		Card: vault.CardInput{
-			Number:   secret.New(*c.Number),
-			ExpMonth: *c.ExpMonth,
-			ExpYear:  *c.ExpYear,
+			Number:   secret.New(number),
+			ExpMonth: month,
+			ExpYear:  year,
 		},
 	}
-	if c.HolderName != nil {
-		in.Card.HolderName = secret.New(*c.HolderName)
+	if hasHolder {
+		in.Card.HolderName = secret.New(holder)
 	}
-	if raw, ok := r.Auth.Claim("customer_id"); ok {
-		var customer string
-		if err := json.Unmarshal(raw, &customer); err != nil {
+	// customer_id and ttl_seconds, when present, must be valid: null is
+	// not a way to leave them out.
+	if _, ok := r.Auth.Claim("customer_id"); ok {
+		customer, _, err := claims.String("customer_id")
+		if err != nil {
 			return vault.VaultCardInput{}, malformed("claim customer_id must be a string")
 		}
 		if n := utf8.RuneCountInString(customer); n < 1 || n > 128 {
@@ -101,12 +104,12 @@ func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
 		}
 		in.CustomerID = customer
 	}
-	if raw, ok := r.Auth.Claim("ttl_seconds"); ok {
-		var ttl int64
-		if err := json.Unmarshal(raw, &ttl); err != nil {
+	if _, ok := r.Auth.Claim("ttl_seconds"); ok {
+		ttl, _, err := claims.Int("ttl_seconds")
+		if err != nil {
 			return vault.VaultCardInput{}, malformed("claim ttl_seconds must be an integer")
 		}
-		if ttl < int64(vault.MinCardTTL/time.Second) || ttl > int64(vault.MaxCardTTL/time.Second) {
+		if ttl < int(vault.MinCardTTL/time.Second) || ttl > int(vault.MaxCardTTL/time.Second) {
 			return vault.VaultCardInput{}, vaulterr.New(vaulterr.InvalidCard, "ttl_seconds must be between 60 and 315360000")
 		}
 		in.TTL = time.Duration(ttl) * time.Second

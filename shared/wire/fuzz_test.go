@@ -326,6 +326,7 @@ func FuzzStrictClaims(f *testing.F) {
 				t.Fatalf("readClaims refused with %v", err)
 			}
 		}
+		checkObjectAgainstEncodingJSON(t, Object{members: members})
 		var shape struct {
 			CustomerID *string         `json:"customer_id"`
 			TTLSeconds *int64          `json:"ttl_seconds"`
@@ -339,6 +340,45 @@ func FuzzStrictClaims(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkObjectAgainstEncodingJSON holds Object's typed reads of every
+// member (and of the members of object members, one level down) to what
+// encoding/json makes of the same value in a pointer field: the same
+// value, nil for null, an error for anything else.
+func checkObjectAgainstEncodingJSON(t *testing.T, o Object) {
+	t.Helper()
+	for _, m := range o.members {
+		name := string(m.name)
+		var wantS *string
+		errS := json.Unmarshal(m.raw, &wantS)
+		gotS, present, err := o.String(name)
+		if (err == nil) != (errS == nil) || (err == nil && present != (wantS != nil)) || (present && err == nil && gotS != *wantS) {
+			t.Fatalf("String(%q) = %q, %v, %v; encoding/json: %v, %v", name, gotS, present, err, wantS, errS)
+		}
+		var wantI *int
+		errI := json.Unmarshal(m.raw, &wantI)
+		gotI, present, err := o.Int(name)
+		if (err == nil) != (errI == nil) || (err == nil && present != (wantI != nil)) || (present && err == nil && gotI != *wantI) {
+			t.Fatalf("Int(%q) = %d, %v, %v; encoding/json: %v, %v", name, gotI, present, err, wantI, errI)
+		}
+		inner, present, err := o.Object(name)
+		switch {
+		case string(m.raw) == "null":
+			if present || err != nil {
+				t.Fatalf("Object(%q) of null = %v, %v", name, present, err)
+			}
+		case m.raw[0] == '{':
+			if !present || err != nil {
+				t.Fatalf("Object(%q) of an object = %v, %v", name, present, err)
+			}
+			checkObjectAgainstEncodingJSON(t, inner)
+		default:
+			if !present || err == nil {
+				t.Fatalf("Object(%q) of a non-object = %v, %v", name, present, err)
+			}
+		}
+	}
 }
 
 // referenceStrict is the strict reader's rule written the slow, obvious

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -78,6 +79,26 @@ func TestMemberRawValues(t *testing.T) {
 	for _, m := range members {
 		if string(m.raw) != want[string(m.name)] {
 			t.Fatalf("%s: raw %q, want %q", m.name, m.raw, want[string(m.name)])
+		}
+	}
+}
+
+// The strict reader checks the grammar itself, in its one pass: it must
+// accept and refuse exactly what json.Valid does (for objects free of
+// duplicate names, within the depth bound).
+func TestStrictReaderAgreesWithJSONValid(t *testing.T) {
+	for _, doc := range []string{
+		`{}`, ` { } `, `{"a":1}`, `{"a":-0.5e+3}`, `{"a":[1,"x",true,false,null,{}]}`, `{"a":"\u00e9\n\"\\\/"}`,
+		`{"a":0}`, `{"a":-0}`, `{"a":1E9}`, `{"a":[]}`, `{"a":[ ]}`,
+		`{`, `}`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{,"a":1}`, `{"a":1 "b":2}`, `{a:1}`, `{'a':1}`,
+		`{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":-}`, `{"a":1e}`, `{"a":1e+}`, `{"a":+1}`, `{"a":0x1}`,
+		`{"a":tru}`, `{"a":nul}`, `{"a":nulls}`, `{"a":True}`, `{"a":[1,]}`, `{"a":[,1]}`, `{"a":[1 2]}`,
+		`{"a":"\x"}`, `{"a":"\u12"}`, `{"a":"\u12g4"}`, "{\"a\":\"\t\"}", `{"a":"unterminated}`, `{"a":1}}`,
+		`{"a":1} x`, `{"a":1}{}`, `{"a" 1}`, `{"a"::1}`, `{"a":[}`, `{"a":{]}`, `{"a":NaN}`, `{"a":Infinity}`,
+	} {
+		_, err := parseStrictObject([]byte(doc), nil)
+		if valid := json.Valid([]byte(doc)); (err == nil) != valid {
+			t.Errorf("%q: strict reader says %v, json.Valid says %v", doc, err, valid)
 		}
 	}
 }
