@@ -73,7 +73,8 @@ func RunWorker() {
 //	VAULT_TABLE                 DynamoDB table
 //	VAULT_JWKS_SECRET_ARN       the vault's private JWKS (or VAULT_JWKS_KMS);
 //	                            functions that open JWE bodies or sign only
-//	VAULT_CLIENTS_SECRET_ARN    the client registry (or VAULT_CLIENTS_KMS)
+//	VAULT_CLIENTS_SECRET_ARN    the client registry (or VAULT_CLIENTS_KMS);
+//	                            functions that authenticate clients only
 //	VAULT_KMS_KEY_ARN           the key wrapping merchant keys (functions
 //	                            that need keys only)
 //	VAULT_KEY_CACHE_TTL         unwrapped key lifetime (default 5m)
@@ -102,13 +103,18 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 			return nil, err
 		}
 	}
-	clientsDoc, err := loader.Secret(ctx, "VAULT_CLIENTS", false)
-	if err != nil {
-		return nil, err
-	}
-	registry, err := wire.ParseRegistry(clientsDoc.Reveal())
-	if err != nil {
-		return nil, err
+	// A function that authenticates no client (jwks, rotate-dek) has no
+	// registry and no permission to read it; a source without one answers
+	// any lookup with Unavailable.
+	var registry *wire.Registry
+	if fn.NeedsClients {
+		clientsDoc, err := loader.Secret(ctx, "VAULT_CLIENTS", false)
+		if err != nil {
+			return nil, err
+		}
+		if registry, err = wire.ParseRegistry(clientsDoc.Reveal()); err != nil {
+			return nil, err
+		}
 	}
 	events := eventbridge.NewFromConfig(cfg)
 	bus := loader.String("VAULT_AUDIT_BUS", "")

@@ -23,13 +23,16 @@ type Function struct {
 	// NeedsVaultJWKS: the function opens JWE bodies or signs responses
 	// with the vault's private JWKS (or publishes its public half).
 	NeedsVaultJWKS bool
-	Routes         func(c *Components) ([]httpapi.Route, error)
+	// NeedsClients: the function authenticates client requests, so it
+	// reads the client registry.
+	NeedsClients bool
+	Routes       func(c *Components) ([]httpapi.Route, error)
 }
 
 // Functions lists every HTTP function of the vault.
 var Functions = []Function{
 	{
-		Name: "vault-card", NeedsKeys: true, NeedsVaultJWKS: true,
+		Name: "vault-card", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			cv, err := c.CardVault()
 			if err != nil {
@@ -39,13 +42,13 @@ var Functions = []Function{
 		},
 	},
 	{
-		Name: "get-masked",
+		Name: "get-masked", NeedsClients: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			return httpapi.MaskedRoutes(vault.NewMaskedViews(c.Store, c.Store, c.Store, c.Now)), nil
 		},
 	},
 	{
-		Name: "reveal-card", NeedsKeys: true, NeedsVaultJWKS: true,
+		Name: "reveal-card", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			cv, err := c.CardVault()
 			if err != nil {
@@ -55,13 +58,13 @@ var Functions = []Function{
 		},
 	},
 	{
-		Name: "delete-card",
+		Name: "delete-card", NeedsClients: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			return httpapi.DeleteCardRoutes(vault.NewCardDeleter(c.Store, c.Store, c.Store, c.Now)), nil
 		},
 	},
 	{
-		Name: "put-secret", NeedsKeys: true, NeedsVaultJWKS: true,
+		Name: "put-secret", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			sv, err := c.SecretVault()
 			if err != nil {
@@ -71,7 +74,7 @@ var Functions = []Function{
 		},
 	},
 	{
-		Name: "reveal-secret", NeedsKeys: true, NeedsVaultJWKS: true,
+		Name: "reveal-secret", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			sv, err := c.SecretVault()
 			if err != nil {
@@ -81,7 +84,7 @@ var Functions = []Function{
 		},
 	},
 	{
-		Name: "secret-metadata",
+		Name: "secret-metadata", NeedsClients: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			return httpapi.SecretMetadataRoutes(vault.NewSecretMetadata(c.Store, c.Store, c.Store, c.Now)), nil
 		},
@@ -90,7 +93,7 @@ var Functions = []Function{
 		// rotate_keys needs keys; get_keys and shred_merchant do not, but
 		// they share the function because they share its state and its
 		// background work.
-		Name: "merchant-keys", NeedsKeys: true,
+		Name: "merchant-keys", NeedsKeys: true, NeedsClients: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			l, err := c.KeyLifecycle()
 			if err != nil {
@@ -100,6 +103,7 @@ var Functions = []Function{
 		},
 	},
 	{
+		// GET /v1/jwks and /v1/health answer anyone: no client registry.
 		Name: "jwks", NeedsVaultJWKS: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
 			return httpapi.SystemRoutes(c.VaultKeys.PublicJWKS(), c.Ready), nil

@@ -45,6 +45,7 @@ type functionSpec struct {
 	http           bool
 	needsKeys      bool
 	needsVaultJWKS bool
+	needsClients   bool
 	routes         []string
 }
 
@@ -68,7 +69,7 @@ func functions(t *testing.T) map[string]functionSpec {
 		case err == nil:
 			out[name] = specOf(t, fn)
 		case name == app.RotateDEK.Name:
-			out[name] = functionSpec{needsKeys: app.RotateDEK.NeedsKeys, needsVaultJWKS: app.RotateDEK.NeedsVaultJWKS}
+			out[name] = functionSpec{needsKeys: app.RotateDEK.NeedsKeys, needsVaultJWKS: app.RotateDEK.NeedsVaultJWKS, needsClients: app.RotateDEK.NeedsClients}
 		default:
 			t.Fatalf("functions/%s has no app.Functions entry and is not a known non-HTTP function", name)
 		}
@@ -82,9 +83,18 @@ func specOf(t *testing.T, fn app.Function) functionSpec {
 	if err != nil {
 		t.Fatalf("%s: routes: %v", fn.Name, err)
 	}
-	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS}
+	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS, needsClients: fn.NeedsClients}
+	authenticates := false
 	for _, r := range routes {
 		spec.routes = append(spec.routes, r.Key())
+		if !slices.Contains(unauthenticatedRoutes, r.Key()) {
+			authenticates = true
+		}
+	}
+	// The registry is read exactly by the functions with a route that
+	// authenticates its caller.
+	if authenticates != fn.NeedsClients {
+		t.Errorf("%s: NeedsClients = %v, but a route that authenticates: %v", fn.Name, fn.NeedsClients, authenticates)
 	}
 	sort.Strings(spec.routes)
 	return spec
