@@ -179,6 +179,10 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 	db := store.NewLocalClient(endpoint)
 	if err := store.EnsureTable(ctx, db, s.Table); err != nil {
 		env.Close()
+		if s.DynamoDBEndpoint == "" {
+			// The table lives in this directory's dynalite: say where.
+			return nil, fmt.Errorf("%w; locally, remove %s (local data only) and start again", err, filepath.Join(s.Dir, dynaliteDir))
+		}
 		return nil, err
 	}
 	env.auditFile, err = audit.OpenFile(filepath.Join(s.Dir, AuditFile))

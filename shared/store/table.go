@@ -88,7 +88,7 @@ func checkSchema(t *types.TableDescription) error {
 	for _, gsi := range t.GlobalSecondaryIndexes {
 		if aws.ToString(gsi.IndexName) == indexByMerchant && sameKeys(gsi.KeySchema, attrGSI1PK, attrGSI1SK) {
 			if !projects(gsi.Projection, indexedAttributes) {
-				return fmt.Errorf("table %s: index %s does not project %v (made by an earlier version of the vault?); recreate the index, or, locally, remove the local dynalite data", aws.ToString(t.TableName), indexByMerchant, indexedAttributes)
+				return fmt.Errorf("table %s: index %s does not project %v (made by an earlier version of the vault?); the index must be recreated", aws.ToString(t.TableName), indexByMerchant, indexedAttributes)
 			}
 			return nil
 		}
