@@ -50,26 +50,20 @@ func MaskedRoutes(m *vault.MaskedViews) []Route {
 	}}
 }
 
-// cardClaim is the "card" claim. Pointers tell a missing member from a
-// zero one.
 // decodeVaultCard reads vault_card's own claims from the members the
 // strict scan already found: the request path is measured against the
 // bare JOSE floor, and decoding the card object with encoding/json was a
 // tenth of the vault's own work.
 func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
 	claims := r.Auth.Claims()
-	raw, ok := r.Auth.Claim("card")
-	if !ok || len(raw) == 0 || raw[0] != '{' {
+	c, present, err := claims.Object("card")
+	if !present || err != nil {
 		return vault.VaultCardInput{}, malformed("claim card must be an object")
 	}
 	// A verification code is refused whatever else is wrong with the
 	// request: it must never be processed, let alone stored.
-	if card.FindCVC(raw) {
+	if raw, _ := r.Auth.Claim("card"); card.FindCVC(raw) {
 		return vault.VaultCardInput{}, vaulterr.New(vaulterr.CVCNotAccepted, "card verification codes are never accepted")
-	}
-	c, _, err := claims.Object("card")
-	if err != nil {
-		return vault.VaultCardInput{}, malformed("claim card must be an object")
 	}
 	number, hasNumber, err1 := c.String("number")
 	month, hasMonth, err2 := c.Int("exp_month")

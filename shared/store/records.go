@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -111,19 +112,31 @@ func (a itemAddress) key() map[string]types.AttributeValue { return itemKey(a.PK
 
 func (a itemAddress) String() string { return a.PK + recordKeySep + a.SK }
 
-// recordProjection is what a listing reads of each index entry: enough
-// for the record's AAD reference, its ciphertext and key version, all
-// projected into the by_merchant index (indexedAttributes). Every name
-// goes through a placeholder (name is a reserved word).
-var recordProjection = struct {
+// recordProjection is what a listing reads of each index entry: the item
+// key and every attribute the by_merchant index projects
+// (indexedAttributes), enough for the record's AAD reference, its
+// ciphertext and key version. It is derived from that list so that a
+// listing never asks for what the index does not carry. Every name goes
+// through a placeholder (name is a reserved word).
+var recordProjection = projectionOf(append([]string{attrPK, attrSK}, indexedAttributes...))
+
+// projection is a ProjectionExpression with its name placeholders.
+type projection struct {
 	expr  string
 	names map[string]string
-}{
-	expr: "#pk, #sk, #m, #s, #kv, #n, #v",
-	names: map[string]string{
-		"#pk": attrPK, "#sk": attrSK, "#m": "merchant_id", "#s": "sealed",
-		"#kv": "key_version", "#n": "name", "#v": "version",
-	},
+}
+
+// projectionOf is the projection of attrs, each through a placeholder.
+func projectionOf(attrs []string) projection {
+	var p projection
+	placeholders := make([]string, len(attrs))
+	p.names = make(map[string]string, len(attrs))
+	for i, a := range attrs {
+		placeholders[i] = "#a" + strconv.Itoa(i)
+		p.names[placeholders[i]] = a
+	}
+	p.expr = strings.Join(placeholders, ", ")
+	return p
 }
 
 // sealedRecordOf turns a listed index entry into a SealedRecord. A card
