@@ -1,9 +1,6 @@
 package wire
 
-import (
-	"errors"
-	"strconv"
-)
+import "errors"
 
 // errIllTyped is a member present with a value of the wrong JSON type.
 var errIllTyped = errors.New("member of the wrong type")
@@ -74,9 +71,9 @@ func (o Object) Int(name string) (v int, present bool, err error) {
 	if !ok {
 		return 0, false, nil
 	}
-	n, err := strconv.Atoi(string(raw))
-	if err != nil {
+	n, isInt := jsonInt(raw)
+	if !isInt || int64(int(n)) != n { // the second test matters where int is 32 bits
 		return 0, true, errIllTyped
 	}
-	return n, true, nil
+	return int(n), true, nil
 }
