@@ -41,9 +41,13 @@ bench: deps ## Run the benchmarks (figures recorded in docs/).
 .PHONY: build
 build: $(addprefix $(BUILD_DIR)/,$(addsuffix /bootstrap,$(FUNCTIONS))) ## Build every function for linux/arm64.
 
+# lambda_build OUT,FUNCTION: one function built the way Lambda runs it;
+# `make build` and SAM's build-<LogicalId> targets both use it.
+lambda_build = $(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(1) ./functions/$(2)
+
 $(BUILD_DIR)/%/bootstrap: FORCE
 	@mkdir -p $(dir $@)
-	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/$*
+	$(call lambda_build,$@,$*)
 
 # SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR.
 # The logical id is the function's directory name in CamelCase + Function.
@@ -52,7 +56,7 @@ space := $(subst ,, )
 define sam_target
 .PHONY: build-$(call camel,$(1))Function
 build-$(call camel,$(1))Function:
-	$$(LAMBDA_ENV) $$(GO) build $$(LAMBDA_FLAGS) -o $$(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
+	$$(call lambda_build,$$(ARTIFACTS_DIR)/bootstrap,$(1))
 endef
 $(foreach f,$(FUNCTIONS),$(eval $(call sam_target,$(f))))
 

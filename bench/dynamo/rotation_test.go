@@ -135,19 +135,19 @@ func benchRotation(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	done, err := life.ContinueRotation(ctx, merchant)
+	done, rotErr := life.ContinueRotation(ctx, merchant)
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpuBefore
 	dbAfter, err := db.CPUTime()
+	close(stop)
+	sampler.Wait()
+	if rotErr != nil || !done {
+		b.Fatalf("rotation did not finish: done=%v err=%v", done, rotErr)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
 	dbCPU := dbAfter - dbBefore
-	close(stop)
-	sampler.Wait()
-	if err != nil || !done {
-		b.Fatalf("rotation did not finish: done=%v err=%v", done, err)
-	}
 	status, err := life.Status(ctx, merchant)
 	if err != nil {
 		b.Fatal(err)
