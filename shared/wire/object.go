@@ -19,15 +19,11 @@ func (r *Request) Claims() Object { return Object{members: r.members} }
 // raw returns member name's raw value; present is false when it is
 // absent or null.
 func (o Object) raw(name string) (raw []byte, present bool) {
-	for _, m := range o.members {
-		if string(m.name) == name {
-			if string(m.raw) == "null" {
-				return nil, false
-			}
-			return m.raw, true
-		}
+	raw, ok := lookup(o.members, name)
+	if !ok || string(raw) == "null" {
+		return nil, false
 	}
-	return nil, false
+	return raw, true
 }
 
 // Object returns member name's value when it is a JSON object; err is

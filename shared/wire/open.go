@@ -63,12 +63,7 @@ type Request struct {
 // payload, and whether it is present. The payload passed the strict scan:
 // the value is valid JSON with no duplicate member names.
 func (r *Request) Claim(name string) (json.RawMessage, bool) {
-	for _, m := range r.members {
-		if string(m.name) == name {
-			return m.raw, true
-		}
-	}
-	return nil, false
+	return lookup(r.members, name)
 }
 
 // Decode decodes the verified claims into v, for the claims specific to an
@@ -289,21 +284,16 @@ func readProtectedHeader(part string) (protectedHeader, error) {
 }
 
 func (h protectedHeader) has(name string) bool {
-	for _, m := range h {
-		if string(m.name) == name {
-			return true
-		}
-	}
-	return false
+	_, ok := lookup(h, name)
+	return ok
 }
 
 // str returns a string member; ok is false when it is absent or not a
 // string.
 func (h protectedHeader) str(name string) (string, bool) {
-	for _, m := range h {
-		if string(m.name) == name {
-			return jsonString(m.raw)
-		}
+	raw, ok := lookup(h, name)
+	if !ok {
+		return "", false
 	}
-	return "", false
+	return jsonString(raw)
 }

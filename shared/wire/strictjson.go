@@ -43,6 +43,17 @@ type member struct {
 	raw  []byte
 }
 
+// lookup returns the raw value of the member called name, matched
+// exactly.
+func lookup(members []member, name string) ([]byte, bool) {
+	for _, m := range members {
+		if string(m.name) == name {
+			return m.raw, true
+		}
+	}
+	return nil, false
+}
+
 // parseStrictObject checks data as described above and returns the
 // top-level members of the object, appended to dst. It is a complete JSON
 // grammar check too (what json.Valid accepts, it accepts; what json.Valid
@@ -149,30 +160,26 @@ func (s *strictScanner) object(depth int, top *[]member) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case folded != nil:
+		if folded == nil && len(names) == smallObjectNames {
+			// Past the small size: from here on, a map of folded names.
+			folded = make(map[string]struct{}, 2*smallObjectNames)
+			for _, n := range names {
+				folded[string(foldName(n))] = struct{}{}
+			}
+		}
+		if folded != nil {
 			key := string(foldName(name))
 			if _, dup := folded[key]; dup {
 				return errDuplicateName
 			}
 			folded[key] = struct{}{}
-		case len(names) < smallObjectNames:
+		} else {
 			for _, n := range names {
 				if bytes.EqualFold(n, name) {
 					return errDuplicateName
 				}
 			}
 			names = append(names, name)
-		default:
-			folded = make(map[string]struct{}, 2*smallObjectNames)
-			for _, n := range names {
-				folded[string(foldName(n))] = struct{}{}
-			}
-			key := string(foldName(name))
-			if _, dup := folded[key]; dup {
-				return errDuplicateName
-			}
-			folded[key] = struct{}{}
 		}
 
 		s.skipSpace()
