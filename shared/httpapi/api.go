@@ -176,7 +176,7 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 	if err != nil {
 		return Reply{}, err
 	}
-	req := &Request{Event: ev, Params: params}
+	req := &Request{Params: params}
 	want := wire.Expect{Op: route.Op, MerchantID: params["merchant_id"], Token: params["token"], Name: params["name"]}
 	switch route.Body {
 	case JOSEBody:
@@ -186,7 +186,7 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 		if len(body) == 0 {
 			return Reply{}, vaulterr.New(vaulterr.Unauthenticated, "no credential: the body must be a JWE")
 		}
-		req.Auth, err = a.deps.Opener.OpenJWE(strings.TrimSpace(string(body)), want)
+		req.Auth, err = a.deps.Opener.OpenJWE(strings.TrimSpace(body), want)
 	case Bearer:
 		if len(body) != 0 {
 			return Reply{}, vaulterr.New(vaulterr.Malformed, "this route takes no body")
@@ -208,19 +208,23 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 	return route.Handle(ctx, req)
 }
 
-func requestBody(ev *events.APIGatewayV2HTTPRequest) ([]byte, error) {
+// requestBody is the event's body, decoded from base64 when API Gateway
+// encoded it. It stays a string: the JWE it holds is text, so copying it
+// into bytes would only be undone again.
+func requestBody(ev *events.APIGatewayV2HTTPRequest) (string, error) {
 	if len(ev.Body) > 2*MaxBodyBytes {
-		return nil, vaulterr.New(vaulterr.PayloadTooLarge, "body over 64 KiB")
+		return "", vaulterr.New(vaulterr.PayloadTooLarge, "body over 64 KiB")
 	}
-	body := []byte(ev.Body)
+	body := ev.Body
 	if ev.IsBase64Encoded {
-		var err error
-		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
-			return nil, vaulterr.New(vaulterr.Malformed, "body is not valid base64")
+		decoded, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return "", vaulterr.New(vaulterr.Malformed, "body is not valid base64")
 		}
+		body = string(decoded)
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, vaulterr.New(vaulterr.PayloadTooLarge, "body over 64 KiB")
+		return "", vaulterr.New(vaulterr.PayloadTooLarge, "body over 64 KiB")
 	}
 	return body, nil
 }

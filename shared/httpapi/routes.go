@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
 )
@@ -24,10 +22,9 @@ const (
 	JOSEBody
 )
 
-// Request is what a route handler gets: the event, the route's path
-// parameters and, for authenticated routes, the verified request.
+// Request is what a route handler gets: the route's path parameters and,
+// for authenticated routes, the verified request.
 type Request struct {
-	Event  *events.APIGatewayV2HTTPRequest
 	Params map[string]string
 	Auth   *wire.Request
 }
