@@ -151,11 +151,3 @@ func (l *Lifecycle) Shred(ctx context.Context, merchantID string, at time.Time) 
 	l.manager.Forget(merchantID)
 	return nil
 }
-
-// Keys lists the merchant's stored versions, oldest first.
-func (l *Lifecycle) Keys(ctx context.Context, merchantID string) ([]StoredKey, error) {
-	return l.store.Keys(ctx, merchantID)
-}
-
-// MasterKeyID names the master key new wrappings use.
-func (l *Lifecycle) MasterKeyID() string { return l.keyring.MasterKeyID() }

@@ -238,8 +238,7 @@ func (m *Manager) createFirst(ctx context.Context, merchantID string) (flightRes
 		secret.Wipe(bundle)
 		return flightResult{}, err
 	}
-	m.keys.put(cacheKey{merchantID, version}, keys)
-	m.primary.put(merchantID, version)
+	m.install(keys)
 	return flightResult{keys: keys, usage: Usage{Calls: []Call{call}}}, nil
 }
 

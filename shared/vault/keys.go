@@ -95,13 +95,19 @@ func NewKeyLifecycle(keys *envelope.Manager, life *envelope.Lifecycle, admin env
 // needs the lifecycle itself, so it is set after construction).
 func (l *KeyLifecycle) SetBackgroundWork(w BackgroundWork) { l.work = w }
 
+// admit lets a key request through: its merchant is not shredded, and
+// its request id is spent (a replay changes nothing).
+func (l *KeyLifecycle) admit(ctx context.Context, c Caller) error {
+	if err := checkMerchant(ctx, l.admin, c.MerchantID); err != nil {
+		return err
+	}
+	return consume(ctx, l.replay, c, l.now().UTC())
+}
+
 // RotateKeys makes a new primary version at once and starts moving older
 // records to it in the background.
 func (l *KeyLifecycle) RotateKeys(ctx context.Context, c Caller) (KeyStatus, Trace, error) {
-	if err := checkMerchant(ctx, l.admin, c.MerchantID); err != nil {
-		return KeyStatus{}, Trace{}, err
-	}
-	if err := consume(ctx, l.replay, c, l.now().UTC()); err != nil {
+	if err := l.admit(ctx, c); err != nil {
 		return KeyStatus{}, Trace{}, err
 	}
 	stored, usage, err := l.rotate(ctx, c.MerchantID)
@@ -166,10 +172,7 @@ func (l *KeyLifecycle) rotate(ctx context.Context, merchantID string) (envelope.
 
 // GetKeys reports the merchant's key versions and rotation progress.
 func (l *KeyLifecycle) GetKeys(ctx context.Context, c Caller) (KeyStatus, Trace, error) {
-	if err := checkMerchant(ctx, l.admin, c.MerchantID); err != nil {
-		return KeyStatus{}, Trace{}, err
-	}
-	if err := consume(ctx, l.replay, c, l.now().UTC()); err != nil {
+	if err := l.admit(ctx, c); err != nil {
 		return KeyStatus{}, Trace{}, err
 	}
 	status, err := l.Status(ctx, c.MerchantID)
@@ -211,10 +214,7 @@ func (l *KeyLifecycle) Status(ctx context.Context, merchantID string) (KeyStatus
 // purged in the background. From the moment it answers, nothing of the
 // merchant can be decrypted, and its cards and secrets answer not_found.
 func (l *KeyLifecycle) ShredMerchant(ctx context.Context, c Caller) (Trace, error) {
-	if err := checkMerchant(ctx, l.admin, c.MerchantID); err != nil {
-		return Trace{}, err
-	}
-	if err := consume(ctx, l.replay, c, l.now().UTC()); err != nil {
+	if err := l.admit(ctx, c); err != nil {
 		return Trace{}, err
 	}
 	if err := l.life.Shred(ctx, c.MerchantID, l.now().UTC()); err != nil {

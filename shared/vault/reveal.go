@@ -83,12 +83,6 @@ func integrityError() error {
 	return vaulterr.New(vaulterr.Integrity, "stored record failed authentication")
 }
 
-// DeleteCard deletes the caller's merchant's card and its index entry.
-// Vaulting the same card again afterwards makes a new token.
-func (v *CardVault) DeleteCard(ctx context.Context, c Caller, token string) (Trace, error) {
-	return deleteCard(ctx, v.cards, v.replay, v.merchants, v.now, c, token)
-}
-
 // CardDeleter deletes cards. It needs no keys, so the function serving
 // delete_card holds no decrypt permission.
 type CardDeleter struct {
@@ -103,22 +97,19 @@ func NewCardDeleter(cards CardStore, replay ReplayGuard, merchants MerchantStatu
 	return &CardDeleter{cards: cards, replay: replay, merchants: merchants, now: now}
 }
 
-// DeleteCard deletes the caller's merchant's card.
+// DeleteCard deletes the caller's merchant's card and its index entry.
+// Vaulting the same card again afterwards makes a new token.
 func (d *CardDeleter) DeleteCard(ctx context.Context, c Caller, token string) (Trace, error) {
-	return deleteCard(ctx, d.cards, d.replay, d.merchants, d.now, c, token)
-}
-
-func deleteCard(ctx context.Context, cards CardStore, replay ReplayGuard, merchants MerchantStatus, now Clock, c Caller, token string) (Trace, error) {
-	t := now().UTC()
-	rec, err := liveCard(ctx, cards, merchants, c.MerchantID, token, t)
+	t := d.now().UTC()
+	rec, err := liveCard(ctx, d.cards, d.merchants, c.MerchantID, token, t)
 	if err != nil {
 		return Trace{}, err
 	}
-	if err := consume(ctx, replay, c, t); err != nil {
+	if err := consume(ctx, d.replay, c, t); err != nil {
 		return Trace{}, err
 	}
 	trace := Trace{Token: rec.Token, KeyVersion: rec.KeyVersion}
-	err = cards.DeleteCard(ctx, rec)
+	err = d.cards.DeleteCard(ctx, rec)
 	if errors.Is(err, ErrNotFound) {
 		return trace, vaulterr.New(vaulterr.NotFound, "no such card")
 	}
