@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"strconv"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -37,15 +34,12 @@ func (s *Store) DeleteCard(ctx context.Context, rec vault.CardRecord) error {
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":true": &types.AttributeValueMemberBOOL{Value: true},
 			":at":   &types.AttributeValueMemberS{Value: formatTime(now)},
-			":now":  &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+			":now":  epochValue(now),
 			":m":    &types.AttributeValueMemberS{Value: rec.MerchantID},
 		},
 	})
-	switch {
-	case conditionFailed(err):
-		return vault.ErrNotFound
-	case err != nil:
-		return unavailable("UpdateItem", err)
+	if err := conditional("UpdateItem", err, vault.ErrNotFound); err != nil {
+		return err
 	}
 
 	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
@@ -57,8 +51,8 @@ func (s *Store) DeleteCard(ctx context.Context, rec vault.CardRecord) error {
 			":t": &types.AttributeValueMemberS{Value: rec.Token},
 		},
 	})
-	if err != nil && !conditionFailed(err) {
-		return unavailable("DeleteItem", err)
+	if err := conditional("DeleteItem", err, nil); err != nil {
+		return err
 	}
 
 	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
@@ -69,41 +63,5 @@ func (s *Store) DeleteCard(ctx context.Context, rec vault.CardRecord) error {
 			":true": &types.AttributeValueMemberBOOL{Value: true},
 		},
 	})
-	if err != nil && !conditionFailed(err) {
-		return unavailable("DeleteItem", err)
-	}
-	return nil
-}
-
-// TakeOverCardIndex repoints key's entry from oldToken (a deleted or
-// expired card) to newToken, or returns vault.ErrConflict if the entry no
-// longer points at oldToken (another request took it over first, or the
-// entry is gone and can be claimed afresh).
-func (s *Store) TakeOverCardIndex(ctx context.Context, key vault.CardIndexKey, oldToken, newToken string, expiresAt time.Time) error {
-	item, err := attributevalue.MarshalMap(cardIndexItem{
-		PK:    cardIndexPK(key.MerchantID, key.Fingerprint, key.CustomerID),
-		SK:    cardIndexSK,
-		Token: newToken,
-		TTL:   ttlSeconds(expiresAt),
-	})
-	if err != nil {
-		return corrupt("card index entry", err)
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(s.table),
-		Item:                     item,
-		ConditionExpression:      aws.String("#tok = :old"),
-		ExpressionAttributeNames: map[string]string{"#tok": "token"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":old": &types.AttributeValueMemberS{Value: oldToken},
-		},
-	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return vault.ErrConflict
-	default:
-		return unavailable("PutItem", err)
-	}
+	return conditional("DeleteItem", err, nil)
 }

@@ -32,25 +32,35 @@ const claimAttempts = 3
 // claim; the request is safe to retry.
 var errIndexUnsettled = errors.New("card index entry changed during every claim attempt")
 
+// cardIndexEntry is the stored entry pointing key at token until
+// expiresAt: a claim and a take-over write the same item and differ only
+// in their condition.
+func cardIndexEntry(key vault.CardIndexKey, token string, expiresAt time.Time) (map[string]types.AttributeValue, error) {
+	item, err := attributevalue.MarshalMap(cardIndexItem{
+		PK:    cardIndexPK(key.MerchantID, key.Fingerprint, key.CustomerID),
+		SK:    cardIndexSK,
+		Token: token,
+		TTL:   ttlSeconds(expiresAt),
+	})
+	if err != nil {
+		return nil, corrupt("card index entry", err)
+	}
+	return item, nil
+}
+
 // ClaimCardIndex points key at token unless a live entry exists; then it
 // returns that entry's token and vault.ErrConflict. An expired entry is
 // taken over, so a card vaulted again after its predecessor expired gets a
 // fresh token. An entry that already points at token counts as claimed by
 // the caller: tokens are fresh per request, so only the same request (an
 // SDK retry of a put whose answer was lost, or a re-claim after
-// TakeOverCardIndex) can present it again. Exactly one of any number of concurrent claimers wins: the
-// conditional put is atomic in DynamoDB (and serialised per key in
-// dynalite).
+// TakeOverCardIndex) can present it again. Exactly one of any number of
+// concurrent claimers wins: the conditional put is atomic in DynamoDB (and
+// serialised per key in dynalite).
 func (s *Store) ClaimCardIndex(ctx context.Context, key vault.CardIndexKey, token string, expiresAt time.Time) (string, error) {
-	pk := cardIndexPK(key.MerchantID, key.Fingerprint, key.CustomerID)
-	item, err := attributevalue.MarshalMap(cardIndexItem{
-		PK:    pk,
-		SK:    cardIndexSK,
-		Token: token,
-		TTL:   ttlSeconds(expiresAt),
-	})
+	item, err := cardIndexEntry(key, token, expiresAt)
 	if err != nil {
-		return "", corrupt("card index entry", err)
+		return "", err
 	}
 	for range claimAttempts {
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
@@ -59,7 +69,7 @@ func (s *Store) ClaimCardIndex(ctx context.Context, key vault.CardIndexKey, toke
 			ConditionExpression:      aws.String("attribute_not_exists(pk) OR #ttl <= :now OR #tok = :t"),
 			ExpressionAttributeNames: map[string]string{"#ttl": attrTTL, "#tok": "token"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":now": s.nowValue(),
+				":now": epochValue(s.now()),
 				":t":   &types.AttributeValueMemberS{Value: token},
 			},
 		})
@@ -69,7 +79,7 @@ func (s *Store) ClaimCardIndex(ctx context.Context, key vault.CardIndexKey, toke
 		if !conditionFailed(err) {
 			return "", unavailable("PutItem", err)
 		}
-		existing, found, err := s.liveCardIndex(ctx, pk)
+		existing, found, err := s.liveCardIndex(ctx, key)
 		if err != nil {
 			return "", err
 		}
@@ -82,12 +92,33 @@ func (s *Store) ClaimCardIndex(ctx context.Context, key vault.CardIndexKey, toke
 	return "", vaulterr.Wrap(vaulterr.Unavailable, storageUnavailable, errIndexUnsettled)
 }
 
-// liveCardIndex reads the entry at pk, reporting found = false when there
-// is none or it has expired.
-func (s *Store) liveCardIndex(ctx context.Context, pk string) (token string, found bool, err error) {
+// TakeOverCardIndex repoints key's entry from oldToken (a deleted or
+// expired card) to newToken, or returns vault.ErrConflict if the entry no
+// longer points at oldToken (another request took it over first, or the
+// entry is gone and can be claimed afresh).
+func (s *Store) TakeOverCardIndex(ctx context.Context, key vault.CardIndexKey, oldToken, newToken string, expiresAt time.Time) error {
+	item, err := cardIndexEntry(key, newToken, expiresAt)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("#tok = :old"),
+		ExpressionAttributeNames: map[string]string{"#tok": "token"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":old": &types.AttributeValueMemberS{Value: oldToken},
+		},
+	})
+	return conditional("PutItem", err, vault.ErrConflict)
+}
+
+// liveCardIndex reads key's entry, reporting found = false when there is
+// none or it has expired.
+func (s *Store) liveCardIndex(ctx context.Context, key vault.CardIndexKey) (token string, found bool, err error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
-		Key:            itemKey(pk, cardIndexSK),
+		Key:            itemKey(cardIndexPK(key.MerchantID, key.Fingerprint, key.CustomerID), cardIndexSK),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {

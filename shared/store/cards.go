@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -133,17 +132,10 @@ func (s *Store) ReplaceCard(ctx context.Context, rec vault.CardRecord) error {
 		ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":m":   &types.AttributeValueMemberS{Value: rec.MerchantID},
-			":now": s.nowValue(),
+			":now": epochValue(s.now()),
 		},
 	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return vault.ErrNotFound
-	default:
-		return unavailable("PutItem", err)
-	}
+	return conditional("PutItem", err, vault.ErrNotFound)
 }
 
 // Card returns the record for token, or vault.ErrNotFound when there is
@@ -180,9 +172,4 @@ func itemKey(pk, sk string) map[string]types.AttributeValue {
 		attrPK: &types.AttributeValueMemberS{Value: pk},
 		attrSK: &types.AttributeValueMemberS{Value: sk},
 	}
-}
-
-// nowValue is the current time as a ttl comparand for conditions.
-func (s *Store) nowValue() types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Unix(), 10)}
 }

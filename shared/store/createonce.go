@@ -20,14 +20,7 @@ func (s *Store) putOnce(ctx context.Context, item map[string]types.AttributeValu
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return conflict
-	default:
-		return unavailable("PutItem", err)
-	}
+	return conditional("PutItem", err, conflict)
 }
 
 // createOnce is the condition of a put that creates an item unless it

@@ -20,6 +20,22 @@ func conditionFailed(err error) bool {
 	return errors.As(err, &c)
 }
 
+// conditional maps the answer of a conditional write: nil when it
+// succeeded, lost when its condition failed, and unavailable otherwise.
+// A nil lost makes a failed condition success, for writes whose condition
+// only guards against undoing someone else's work (a repeated delete, a
+// second shred mark), where losing means there is nothing left to do.
+func conditional(op string, err, lost error) error {
+	switch {
+	case err == nil:
+		return nil
+	case conditionFailed(err):
+		return lost
+	default:
+		return unavailable(op, err)
+	}
+}
+
 // unavailable reports a DynamoDB call that failed after the SDK's own
 // retries (throttling, 5xx, network, timeouts, a missing table) as the
 // contract's 503. The store logs nothing: the caller logs the cause once,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/cardvault/vault/shared/envelope"
@@ -87,5 +88,28 @@ func TestContextErrorsStayVisible(t *testing.T) {
 	}
 	if errors.Is(err, envelope.ErrNoKey) {
 		t.Fatal("a failed read reported as a missing key")
+	}
+}
+
+// conditional keeps the three outcomes of a conditional write apart: a lost
+// condition is the caller's domain answer (or success when it has none),
+// and only other failures become unavailable.
+func TestConditionalMapsEachOutcome(t *testing.T) {
+	lostCondition := &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "PutItem", Err: &types.ConditionalCheckFailedException{}}
+	throttled := &smithy.GenericAPIError{Code: "ThrottlingException"}
+	if err := conditional("PutItem", nil, vault.ErrConflict); err != nil {
+		t.Errorf("success = %v, want nil", err)
+	}
+	if err := conditional("PutItem", lostCondition, vault.ErrConflict); err != vault.ErrConflict {
+		t.Errorf("lost condition = %v, want the caller's answer", err)
+	}
+	if err := conditional("DeleteItem", lostCondition, nil); err != nil {
+		t.Errorf("lost condition with no answer = %v, want nil", err)
+	}
+	for _, lost := range []error{vault.ErrConflict, nil} {
+		err := conditional("PutItem", throttled, lost)
+		if vaulterr.CodeOf(err) != vaulterr.Unavailable || !strings.Contains(err.Error(), "ThrottlingException") {
+			t.Errorf("failure with lost=%v = %v, want unavailable keeping the code", lost, err)
+		}
 	}
 }

@@ -63,14 +63,7 @@ func (s *Store) SetKeyState(ctx context.Context, merchantID string, version uint
 			":s": &types.AttributeValueMemberS{Value: string(state)},
 		},
 	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return envelope.ErrNoKey
-	default:
-		return unavailable("UpdateItem", err)
-	}
+	return conditional("UpdateItem", err, envelope.ErrNoKey)
 }
 
 // ReplaceWrapped swaps a version's wrapped key for replacement if the
@@ -100,14 +93,7 @@ func (s *Store) ReplaceWrapped(ctx context.Context, merchantID string, version u
 			":oldmk": &types.AttributeValueMemberS{Value: old.MasterKeyID},
 		},
 	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return envelope.ErrKeyChanged
-	default:
-		return unavailable("UpdateItem", err)
-	}
+	return conditional("UpdateItem", err, envelope.ErrKeyChanged)
 }
 
 // DestroyKey deletes one version's wrapped key. Deleting a version that is
@@ -141,10 +127,7 @@ func (s *Store) MarkShredded(ctx context.Context, merchantID string, at time.Tim
 		},
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	})
-	if err != nil && !conditionFailed(err) {
-		return unavailable("PutItem", err)
-	}
-	return nil
+	return conditional("PutItem", err, nil)
 }
 
 // Shredded reports whether the merchant's shred tombstone exists, with a

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // Attribute and index names of the table.
@@ -148,6 +150,12 @@ func ttlSeconds(expiresAt time.Time) int64 {
 // expired applies the one expiry rule every item kind shares, the same one
 // the conditional writes use (#ttl <= :now).
 func expired(ttl int64, now time.Time) bool { return ttl != 0 && ttl <= now.Unix() }
+
+// epochValue is t in whole epoch seconds as a number attribute value: the
+// comparand of the #ttl conditions, and the ttl of a tombstone.
+func epochValue(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+}
 
 // formatTime and parseTime keep timestamps as RFC 3339 strings with
 // nanoseconds, in UTC: readable in the console, sortable, and exact.

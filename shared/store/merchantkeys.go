@@ -43,11 +43,30 @@ func (it merchantKeyItem) storedKey(merchantID string) (envelope.StoredKey, erro
 // shred tombstone sorts after all of them, so this is one strongly
 // consistent single-item query either way.
 func (s *Store) LatestKey(ctx context.Context, merchantID string) (envelope.StoredKey, error) {
+	item, err := s.newestVersion(ctx, merchantKeyPK(merchantID))
+	if err != nil {
+		return envelope.StoredKey{}, err
+	}
+	if item == nil {
+		return envelope.StoredKey{}, envelope.ErrNoKey
+	}
+	if sk, ok := item[attrSK].(*types.AttributeValueMemberS); ok && sk.Value == shreddedSK {
+		return envelope.StoredKey{}, envelope.ErrShredded
+	}
+	return decodeMerchantKey(item, merchantID)
+}
+
+// newestVersion reads the item of pk with the highest "V#" sort key, or
+// nil when there is none: the newest key version (or the shred tombstone,
+// which sorts after every version) or the newest secret version. Versions
+// are zero-padded, so one strongly consistent descending query of one item
+// finds it.
+func (s *Store) newestVersion(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :v)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: merchantKeyPK(merchantID)},
+			":pk": &types.AttributeValueMemberS{Value: pk},
 			":v":  &types.AttributeValueMemberS{Value: versionPrefix},
 		},
 		ScanIndexForward: aws.Bool(false),
@@ -55,15 +74,12 @@ func (s *Store) LatestKey(ctx context.Context, merchantID string) (envelope.Stor
 		ConsistentRead:   aws.Bool(true),
 	})
 	if err != nil {
-		return envelope.StoredKey{}, unavailable("Query", err)
+		return nil, unavailable("Query", err)
 	}
 	if len(out.Items) == 0 {
-		return envelope.StoredKey{}, envelope.ErrNoKey
+		return nil, nil
 	}
-	if sk, ok := out.Items[0][attrSK].(*types.AttributeValueMemberS); ok && sk.Value == shreddedSK {
-		return envelope.StoredKey{}, envelope.ErrShredded
-	}
-	return decodeMerchantKey(out.Items[0], merchantID)
+	return out.Items[0], nil
 }
 
 // KeyVersion returns one version of the merchant's key, or

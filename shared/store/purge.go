@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,7 +20,7 @@ var _ vault.Purger = (*Store)(nil)
 // an entry renewed since the scan (a replay id or index entry taken over
 // after expiry) is left alone.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time, limit int) (int, error) {
-	nowValue := &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}
+	nowValue := epochValue(now)
 	in := &dynamodb.ScanInput{
 		TableName:                 aws.String(s.table),
 		FilterExpression:          aws.String("#ttl <= :now"),

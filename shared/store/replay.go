@@ -54,16 +54,9 @@ func (s *Store) Consume(ctx context.Context, issuer, jti string, until time.Time
 		ConditionExpression:      aws.String("attribute_not_exists(pk) OR #ttl <= :now OR attempt = :a"),
 		ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": s.nowValue(),
+			":now": epochValue(s.now()),
 			":a":   &types.AttributeValueMemberB{Value: attempt[:]},
 		},
 	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return vault.ErrReplayed
-	default:
-		return unavailable("PutItem", err)
-	}
+	return conditional("PutItem", err, vault.ErrReplayed)
 }

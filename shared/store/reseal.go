@@ -62,14 +62,7 @@ func (s *Store) ResealRecord(ctx context.Context, rec vault.SealedRecord, sealed
 			"merchant_id": equals(&types.AttributeValueMemberS{Value: rec.Ref.MerchantID}),
 		},
 	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return vault.ErrConflict
-	default:
-		return unavailable("UpdateItem", err)
-	}
+	return conditional("UpdateItem", err, vault.ErrConflict)
 }
 
 // CountRecords counts the merchant's records sealed with version: one
@@ -140,10 +133,7 @@ func (s *Store) DeleteRecord(ctx context.Context, rec vault.SealedRecord) error 
 				":m": &types.AttributeValueMemberS{Value: rec.Ref.MerchantID},
 			},
 		})
-		if err != nil && !conditionFailed(err) {
-			return unavailable("DeleteItem", err)
-		}
-		return nil
+		return conditional("DeleteItem", err, nil)
 	}
 
 	// The index entry's key needs the card's customer and fingerprint,

@@ -97,41 +97,29 @@ func (s *Store) SaveRotationState(ctx context.Context, st vault.RotationState) e
 	if err != nil {
 		return corrupt("rotation state", err)
 	}
-	cond := "#rev = :rev"
-	if st.Revision == 0 {
-		cond = "attribute_not_exists(pk)"
-	}
+	cond, names, values := rotationCondition(st.Revision, attempt[:])
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(s.table),
 		Item:                      item,
-		ConditionExpression:       aws.String(cond + " OR #att = :att"),
-		ExpressionAttributeNames:  rotationCondNames(st.Revision),
-		ExpressionAttributeValues: rotationCondValues(st.Revision, attempt[:]),
+		ConditionExpression:       cond,
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
-	switch {
-	case err == nil:
-		return nil
-	case conditionFailed(err):
-		return vault.ErrConflict
-	default:
-		return unavailable("PutItem", err)
-	}
+	return conditional("PutItem", err, vault.ErrConflict)
 }
 
-// rotationCondNames and rotationCondValues hold only the placeholders the
-// condition uses: DynamoDB refuses unused ones.
-func rotationCondNames(revision int64) map[string]string {
-	names := map[string]string{"#att": "attempt"}
-	if revision != 0 {
-		names["#rev"] = "revision"
+// rotationCondition is the condition of a save expecting the stored
+// revision to be revision (no state stored when it is 0), or the stored
+// attempt to be this save's own, which an SDK retry of a save whose answer
+// was lost meets. The placeholders are only those the condition uses:
+// DynamoDB refuses unused ones.
+func rotationCondition(revision int64, attempt []byte) (cond *string, names map[string]string, values map[string]types.AttributeValue) {
+	names = map[string]string{"#att": "attempt"}
+	values = map[string]types.AttributeValue{":att": &types.AttributeValueMemberB{Value: attempt}}
+	if revision == 0 {
+		return aws.String("attribute_not_exists(pk) OR #att = :att"), names, values
 	}
-	return names
-}
-
-func rotationCondValues(revision int64, attempt []byte) map[string]types.AttributeValue {
-	values := map[string]types.AttributeValue{":att": &types.AttributeValueMemberB{Value: attempt}}
-	if revision != 0 {
-		values[":rev"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(revision, 10)}
-	}
-	return values
+	names["#rev"] = "revision"
+	values[":rev"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(revision, 10)}
+	return aws.String("#rev = :rev OR #att = :att"), names, values
 }

@@ -55,25 +55,15 @@ func (it secretItem) record() (vault.SecretRecord, error) {
 // LatestSecret returns the newest version of a secret, or
 // vault.ErrNotFound.
 func (s *Store) LatestSecret(ctx context.Context, merchantID, name string) (vault.SecretRecord, error) {
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :v)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: secretPK(merchantID, name)},
-			":v":  &types.AttributeValueMemberS{Value: versionPrefix},
-		},
-		ScanIndexForward: aws.Bool(false),
-		Limit:            aws.Int32(1),
-		ConsistentRead:   aws.Bool(true),
-	})
+	item, err := s.newestVersion(ctx, secretPK(merchantID, name))
 	if err != nil {
-		return vault.SecretRecord{}, unavailable("Query", err)
+		return vault.SecretRecord{}, err
 	}
-	if len(out.Items) == 0 {
+	if item == nil {
 		return vault.SecretRecord{}, vault.ErrNotFound
 	}
 	var it secretItem
-	if err := attributevalue.UnmarshalMap(out.Items[0], &it); err != nil {
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return vault.SecretRecord{}, corrupt("secret", err)
 	}
 	return it.record()

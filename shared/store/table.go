@@ -30,7 +30,7 @@ func EnsureTable(ctx context.Context, client DynamoAPI, table string) error {
 		ctx, cancel = context.WithTimeout(ctx, tableReadyTimeout)
 		defer cancel()
 	}
-	_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	var missing *types.ResourceNotFoundException
 	switch {
 	case errors.As(err, &missing):
@@ -41,6 +41,10 @@ func EnsureTable(ctx context.Context, client DynamoAPI, table string) error {
 		}
 	case err != nil:
 		return fmt.Errorf("describing table %s: %w", table, sanitize("DescribeTable", err))
+	case active(out.Table):
+		// The usual start: the table is there and ready, and this answer
+		// already holds the schema to check.
+		return checkSchema(out.Table)
 	}
 	return waitActive(ctx, client, table)
 }

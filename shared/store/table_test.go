@@ -86,3 +86,51 @@ func TestEnsureTableRefusesAnotherSchema(t *testing.T) {
 		t.Fatal("EnsureTable accepted a table with another key schema")
 	}
 }
+
+// describeScript answers DescribeTable with one status after another (the
+// last one repeating) and counts the calls.
+type describeScript struct {
+	DynamoAPI
+	statuses []types.TableStatus
+	calls    int
+}
+
+func (d *describeScript) DescribeTable(_ context.Context, in *dynamodb.DescribeTableInput, _ ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error) {
+	status := d.statuses[min(d.calls, len(d.statuses)-1)]
+	d.calls++
+	def := tableDefinition(aws.ToString(in.TableName))
+	gsi := def.GlobalSecondaryIndexes[0]
+	return &dynamodb.DescribeTableOutput{Table: &types.TableDescription{
+		TableName:   in.TableName,
+		TableStatus: status,
+		KeySchema:   def.KeySchema,
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndexDescription{{
+			IndexName:   gsi.IndexName,
+			IndexStatus: types.IndexStatusActive,
+			KeySchema:   gsi.KeySchema,
+			Projection:  gsi.Projection,
+		}},
+	}}, nil
+}
+
+// Every start of local mode and every test store meets a ready table: one
+// DescribeTable answers both questions.
+func TestEnsureTableDescribesAReadyTableOnce(t *testing.T) {
+	db := &describeScript{statuses: []types.TableStatus{types.TableStatusActive}}
+	if err := EnsureTable(context.Background(), db, "t"); err != nil {
+		t.Fatalf("EnsureTable: %v", err)
+	}
+	if db.calls != 1 {
+		t.Fatalf("DescribeTable calls = %d, want 1", db.calls)
+	}
+}
+
+func TestEnsureTableWaitsForATableBeingCreated(t *testing.T) {
+	db := &describeScript{statuses: []types.TableStatus{types.TableStatusCreating, types.TableStatusCreating, types.TableStatusActive}}
+	if err := EnsureTable(context.Background(), db, "t"); err != nil {
+		t.Fatalf("EnsureTable: %v", err)
+	}
+	if db.calls != 3 {
+		t.Fatalf("DescribeTable calls = %d, want 3", db.calls)
+	}
+}
