@@ -1,13 +1,10 @@
 package audit
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,9 +20,6 @@ const (
 	EventDetailType = "Card Vault Audit Event"
 )
 
-// maxEntriesPerPut is PutEvents' limit on entries per call.
-const maxEntriesPerPut = 10
-
 // EventBridgeAPI is the part of the EventBridge client the sink uses;
 // *eventbridge.Client implements it.
 type EventBridgeAPI interface {
@@ -40,11 +34,12 @@ var _ EventBridgeAPI = (*eventbridge.Client)(nil)
 // returns, and anything still buffered would go with it.
 //
 // The SDK client retries whole calls on throttling and server errors; the
-// sink adds what the SDK does not do: it resends entries the service
-// refused one by one (FailedEntryCount > 0), only those, and retries again
-// after the SDK gave up, with jittered exponential backoff, up to a number
-// of attempts and a time bound. Entries refused for a reason retrying
-// cannot cure (a malformed entry, access denied) fail at once.
+// sink adds what the SDK does not do: it resends the entry when the call
+// succeeded but the service refused the entry itself (FailedEntryCount > 0),
+// and retries again after the SDK gave up, with jittered exponential
+// backoff, up to a number of attempts and a time bound. An entry refused
+// for a reason retrying cannot cure (a malformed entry, access denied)
+// fails at once.
 //
 // Delivery is at least once: a call that timed out may have been accepted.
 // Consumers deduplicate on detail.event_id.
@@ -82,7 +77,7 @@ func WithBackoff(base, max time.Duration) EventBridgeOption {
 	return func(c *ebConfig) { c.baseBackoff, c.maxBackoff = base, max }
 }
 
-// WithTimeout bounds one Record or flush, retries included (default 3 s,
+// WithTimeout bounds one Record, retries included (default 3 s,
 // well inside API Gateway's 29 s); 0 leaves only the caller's deadline.
 func WithTimeout(d time.Duration) EventBridgeOption {
 	return func(c *ebConfig) { c.timeout = d }
@@ -105,25 +100,24 @@ func (s *EventBridgeSink) Record(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.put(ctx, []types.PutEventsRequestEntry{entry})
-	return err
+	return s.put(ctx, entry)
 }
 
 // entry builds the PutEvents entry of an event: the detail is the event's
-// JSON, without the local file's chain members.
+// JSON in the same encoding as a file line's canonical form, without the
+// local file's chain members: seq and prev are cleared here, the hash by
+// canonical, and empty members are omitted.
 func (s *EventBridgeSink) entry(e Event) (types.PutEventsRequestEntry, error) {
 	e = prepare(e)
-	e.Seq, e.Prev, e.Hash = 0, "", ""
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil { // #nosec G117 -- Secret is the secret's name, never its value
-		return types.PutEventsRequestEntry{}, fmt.Errorf("audit: encode event: %w", err)
+	e.Seq, e.Prev = 0, ""
+	detail, err := canonical(e)
+	if err != nil {
+		return types.PutEventsRequestEntry{}, err
 	}
 	entry := types.PutEventsRequestEntry{
 		Source:     aws.String(EventSource),
 		DetailType: aws.String(EventDetailType),
-		Detail:     aws.String(strings.TrimSuffix(buf.String(), "\n")),
+		Detail:     aws.String(string(detail)),
 	}
 	if s.bus != "" {
 		entry.EventBusName = aws.String(s.bus)
@@ -134,51 +128,38 @@ func (s *EventBridgeSink) entry(e Event) (types.PutEventsRequestEntry, error) {
 	return entry, nil
 }
 
-// put sends up to maxEntriesPerPut entries until all are accepted, and
-// returns the positions (in entries) of those never accepted when it
-// fails, so a caller holding a batch keeps exactly those.
-func (s *EventBridgeSink) put(ctx context.Context, entries []types.PutEventsRequestEntry) ([]int, error) {
+// put sends one entry until it is accepted, within the sink's attempts
+// and time bound.
+func (s *EventBridgeSink) put(ctx context.Context, entry types.PutEventsRequestEntry) error {
 	if s.cfg.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.timeout)
 		defer cancel()
 	}
-	pending := make([]int, len(entries))
-	for i := range pending {
-		pending[i] = i
-	}
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		batch := make([]types.PutEventsRequestEntry, len(pending))
-		for i, p := range pending {
-			batch[i] = entries[p]
-		}
+		batch := []types.PutEventsRequestEntry{entry}
 		out, err := s.client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: batch})
 		switch {
 		case err != nil && !isRetryable(err):
-			return pending, fmt.Errorf("audit: eventbridge PutEvents: %w", err)
+			return fmt.Errorf("audit: eventbridge PutEvents: %w", err)
 		case err != nil:
 			lastErr = fmt.Errorf("audit: eventbridge PutEvents: %w", err)
 		default:
 			failed, permanent := refusedEntries(out, len(batch))
-			retry := make([]int, len(failed))
-			for i, f := range failed {
-				retry[i] = pending[f]
-			}
 			if permanent != nil {
-				return retry, permanent
+				return permanent
 			}
-			if len(retry) == 0 {
-				return nil, nil
+			if len(failed) == 0 {
+				return nil
 			}
-			pending = retry
-			lastErr = fmt.Errorf("audit: eventbridge refused %d of %d entries (throttled)", len(retry), len(batch))
+			lastErr = fmt.Errorf("audit: eventbridge refused %d of %d entries (throttled)", len(failed), len(batch))
 		}
 		if attempt >= s.cfg.maxAttempts {
-			return pending, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
+			return fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
 		}
 		if err := sleep(ctx, s.backoff(attempt)); err != nil {
-			return pending, fmt.Errorf("%w (after %d attempts: %v)", err, attempt, lastErr)
+			return fmt.Errorf("%w (after %d attempts: %v)", err, attempt, lastErr)
 		}
 	}
 }

@@ -91,35 +91,15 @@ func (r *Recorder) Request(op, outcome, code string, latency time.Duration, cach
 		MetricKeyCacheMisses: max(cacheMisses, 0),
 		MetricKMSCalls:       max(kmsCalls, 0),
 	}
-	directives := []directive{
-		{
-			Namespace:  Namespace,
-			Dimensions: [][]string{{DimFunction, DimOperation, DimOutcome}, {DimFunction, DimOutcome}},
-			Metrics:    []metricDef{{MetricRequests, UnitCount}},
-		},
-		{
-			Namespace:  Namespace,
-			Dimensions: [][]string{{DimFunction, DimOperation}},
-			Metrics: []metricDef{
-				{MetricLatency, UnitMilliseconds},
-				{MetricKeyCacheHits, UnitCount},
-				{MetricKeyCacheMisses, UnitCount},
-				{MetricKMSCalls, UnitCount},
-			},
-		},
-	}
+	directives := noCodeDirectives
 	if code != "" && outcome != "allowed" {
 		name := MetricRefusals
+		directives = refusalDirectives
 		if outcome == "failed" {
-			name = MetricFailures
+			name, directives = MetricFailures, failureDirectives
 		}
 		doc[DimErrorCode] = code
 		doc[name] = 1
-		directives = append(directives, directive{
-			Namespace:  Namespace,
-			Dimensions: [][]string{{DimFunction, DimErrorCode}},
-			Metrics:    []metricDef{{name, UnitCount}},
-		})
 	}
 	doc["_aws"] = metadata{Timestamp: r.now().UnixMilli(), CloudWatchMetrics: directives}
 	r.write(doc)
@@ -134,6 +114,41 @@ func (r *Recorder) write(doc map[string]any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, _ = r.w.Write(line)
+}
+
+// A line's EMF directives depend only on which count, if any, it adds per
+// error code, so every line takes one of three slices built once instead
+// of building the same ones on each request. They are shared by every
+// request: json.Marshal only reads them, and nothing may write to them.
+var (
+	requestsDirective = directive{
+		Namespace:  Namespace,
+		Dimensions: [][]string{{DimFunction, DimOperation, DimOutcome}, {DimFunction, DimOutcome}},
+		Metrics:    []metricDef{{MetricRequests, UnitCount}},
+	}
+	perOperationDirective = directive{
+		Namespace:  Namespace,
+		Dimensions: [][]string{{DimFunction, DimOperation}},
+		Metrics: []metricDef{
+			{MetricLatency, UnitMilliseconds},
+			{MetricKeyCacheHits, UnitCount},
+			{MetricKeyCacheMisses, UnitCount},
+			{MetricKMSCalls, UnitCount},
+		},
+	}
+
+	noCodeDirectives  = []directive{requestsDirective, perOperationDirective}
+	refusalDirectives = []directive{requestsDirective, perOperationDirective, byErrorCode(MetricRefusals)}
+	failureDirectives = []directive{requestsDirective, perOperationDirective, byErrorCode(MetricFailures)}
+)
+
+// byErrorCode is the directive counting the named metric per error code.
+func byErrorCode(metric string) directive {
+	return directive{
+		Namespace:  Namespace,
+		Dimensions: [][]string{{DimFunction, DimErrorCode}},
+		Metrics:    []metricDef{{metric, UnitCount}},
+	}
 }
 
 // metadata is EMF's "_aws" member.
