@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,12 +52,21 @@ type functionSpec struct {
 
 // functions lists every function the template must declare, by name: the
 // directories under functions/, with their flags (app.Functions, and
-// app.RotateDEK for the one function that is not HTTP) and routes.
+// app.RotateDEK for the one function that is not HTTP) and routes. It is
+// worked out once per test binary.
 func functions(t *testing.T) map[string]functionSpec {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(repoRoot, "functions"))
+	specs, err := functionSpecs()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return specs
+}
+
+var functionSpecs = sync.OnceValues(func() (map[string]functionSpec, error) {
+	entries, err := os.ReadDir(filepath.Join(repoRoot, "functions"))
+	if err != nil {
+		return nil, err
 	}
 	out := map[string]functionSpec{}
 	for _, e := range entries {
@@ -67,21 +77,26 @@ func functions(t *testing.T) map[string]functionSpec {
 		fn, err := app.FunctionNamed(name)
 		switch {
 		case err == nil:
-			out[name] = specOf(t, fn)
+			if out[name], err = specOf(fn); err != nil {
+				return nil, err
+			}
 		case name == app.RotateDEK.Name:
 			out[name] = functionSpec{needsKeys: app.RotateDEK.NeedsKeys, needsVaultJWKS: app.RotateDEK.NeedsVaultJWKS, needsClients: app.RotateDEK.NeedsClients}
 		default:
-			t.Fatalf("functions/%s has no app.Functions entry and is not a known non-HTTP function", name)
+			return nil, fmt.Errorf("functions/%s has no app.Functions entry and is not a known non-HTTP function", name)
 		}
 	}
-	return out
-}
+	return out, nil
+})
 
-func specOf(t *testing.T, fn app.Function) functionSpec {
-	t.Helper()
-	routes, err := fn.Routes(routeComponents(t))
+func specOf(fn app.Function) (functionSpec, error) {
+	c, err := routeComponents()
 	if err != nil {
-		t.Fatalf("%s: routes: %v", fn.Name, err)
+		return functionSpec{}, err
+	}
+	routes, err := fn.Routes(c)
+	if err != nil {
+		return functionSpec{}, fmt.Errorf("%s: routes: %v", fn.Name, err)
 	}
 	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS, needsClients: fn.NeedsClients}
 	authenticates := false
@@ -94,42 +109,27 @@ func specOf(t *testing.T, fn app.Function) functionSpec {
 	// The registry is read exactly by the functions with a route that
 	// authenticates its caller.
 	if authenticates != fn.NeedsClients {
-		t.Errorf("%s: NeedsClients = %v, but a route that authenticates: %v", fn.Name, fn.NeedsClients, authenticates)
+		return functionSpec{}, fmt.Errorf("%s: NeedsClients = %v, but a route that authenticates: %v", fn.Name, fn.NeedsClients, authenticates)
 	}
 	sort.Strings(spec.routes)
-	return spec
-}
-
-var stubComponents struct {
-	once sync.Once
-	c    *app.Components
-	err  error
+	return spec, nil
 }
 
 // routeComponents are components good enough to list a function's routes
 // (nothing is called through them).
-func routeComponents(t *testing.T) *app.Components {
-	t.Helper()
-	stubComponents.once.Do(func() {
-		doc, err := wire.GenerateVaultKeys()
-		if err != nil {
-			stubComponents.err = err
-			return
-		}
-		keys, err := wire.ParseVaultKeys(doc)
-		if err != nil {
-			stubComponents.err = err
-			return
-		}
-		c := &app.Components{VaultKeys: keys, Now: time.Now}
-		c.UseKeyring(func() (envelope.Keyring, error) { return refusingKeyring{}, nil })
-		stubComponents.c = c
-	})
-	if stubComponents.err != nil {
-		t.Fatal(stubComponents.err)
+var routeComponents = sync.OnceValues(func() (*app.Components, error) {
+	doc, err := wire.GenerateVaultKeys()
+	if err != nil {
+		return nil, err
 	}
-	return stubComponents.c
-}
+	keys, err := wire.ParseVaultKeys(doc)
+	if err != nil {
+		return nil, err
+	}
+	c := &app.Components{VaultKeys: keys, Now: time.Now}
+	c.UseKeyring(func() (envelope.Keyring, error) { return refusingKeyring{}, nil })
+	return c, nil
+})
 
 // refusingKeyring stands in where no key is ever used.
 type refusingKeyring struct{}
@@ -153,23 +153,19 @@ func (e constError) Error() string { return string(e) }
 
 const errRefused = constError("no keyring in this test")
 
-var loaded struct {
-	once sync.Once
-	t    *deploy.Template
-	err  error
-}
-
 // template is the repository's template.yaml, parsed once.
 func template(t *testing.T) *deploy.Template {
 	t.Helper()
-	loaded.once.Do(func() {
-		loaded.t, loaded.err = deploy.Load(filepath.Join(repoRoot, "template.yaml"))
-	})
-	if loaded.err != nil {
-		t.Fatal(loaded.err)
+	tpl, err := loadTemplate()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return loaded.t
+	return tpl
 }
+
+var loadTemplate = sync.OnceValues(func() (*deploy.Template, error) {
+	return deploy.Load(filepath.Join(repoRoot, "template.yaml"))
+})
 
 // functionResource returns the function's resource, failing the test if
 // it is missing.

@@ -88,8 +88,9 @@ func TestKMSIsGrantedOnlyWithTheMerchantKeysContext(t *testing.T) {
 }
 
 func TestFunctionsWithoutKeysHoldNoKMSPermission(t *testing.T) {
-	for _, name := range sortedKeys(functions(t)) {
-		spec := functions(t)[name]
+	fns := functions(t)
+	for _, name := range sortedKeys(fns) {
+		spec := fns[name]
 		_, stmts := roleOf(t, name)
 		var kms []string
 		for _, st := range stmts {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -234,14 +235,14 @@ func TestTableSchemaEqualsEnsureTable(t *testing.T) {
 		typ, _ := m["AttributeType"].(string)
 		got[name] = typ
 	}
-	if !mapsEqual(got, want) {
+	if !maps.Equal(got, want) {
 		t.Errorf("AttributeDefinitions = %v, EnsureTable makes %v", got, want)
 	}
 	wantKeys := map[string]string{}
 	for _, k := range made.KeySchema {
 		wantKeys[aws.ToString(k.AttributeName)] = string(k.KeyType)
 	}
-	if got := keySchema(table.Prop("KeySchema")); !mapsEqual(got, wantKeys) {
+	if got := keySchema(table.Prop("KeySchema")); !maps.Equal(got, wantKeys) {
 		t.Errorf("KeySchema = %v, EnsureTable makes %v", got, wantKeys)
 	}
 	if len(made.GlobalSecondaryIndexes) != 1 {
@@ -260,7 +261,7 @@ func TestTableSchemaEqualsEnsureTable(t *testing.T) {
 	for _, k := range gsi.KeySchema {
 		wantGSIKeys[aws.ToString(k.AttributeName)] = string(k.KeyType)
 	}
-	if got := keySchema(idx["KeySchema"]); !mapsEqual(got, wantGSIKeys) {
+	if got := keySchema(idx["KeySchema"]); !maps.Equal(got, wantGSIKeys) {
 		t.Errorf("index keys %v, EnsureTable makes %v", got, wantGSIKeys)
 	}
 	proj, _ := idx["Projection"].(map[string]any)
@@ -286,18 +287,6 @@ func keySchema(v any) map[string]string {
 		out[name] = typ
 	}
 	return out
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestVaultInvokeCommand runs the command's code path end to end: flags,

@@ -219,8 +219,9 @@ func TestTableMatchesTheStore(t *testing.T) {
 
 func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
 	readers := map[string][]string{"VaultJwksSecret": nil, "ClientRegistrySecret": nil}
-	for _, name := range sortedKeys(functions(t)) {
-		spec := functions(t)[name]
+	fns := functions(t)
+	for _, name := range sortedKeys(fns) {
+		spec := fns[name]
 		roleID, stmts := roleOf(t, name)
 		var read []string
 		for _, st := range stmts {
@@ -361,8 +362,9 @@ func TestAuditBusArchiveAndSchedule(t *testing.T) {
 }
 
 func TestFunctionsThatCallKMSHaveReservedConcurrency(t *testing.T) {
-	for _, name := range sortedKeys(functions(t)) {
-		spec := functions(t)[name]
+	fns := functions(t)
+	for _, name := range sortedKeys(fns) {
+		spec := fns[name]
 		got := functionResource(t, name).Prop("ReservedConcurrentExecutions")
 		if _, fromParam := deploy.RefTarget(got); spec.needsKeys && !fromParam {
 			t.Errorf("%s calls KMS: ReservedConcurrentExecutions must come from a parameter, is %v", name, got)
