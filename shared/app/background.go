@@ -27,17 +27,8 @@ type EventWork struct {
 
 var _ vault.BackgroundWork = EventWork{}
 
-// ContinueRotation implements vault.BackgroundWork.
-func (w EventWork) ContinueRotation(ctx context.Context, merchantID string) error {
-	return w.put(ctx, vault.WorkRequest{Action: vault.ActionContinueRotation, MerchantID: merchantID})
-}
-
-// PurgeMerchant implements vault.BackgroundWork.
-func (w EventWork) PurgeMerchant(ctx context.Context, merchantID string) error {
-	return w.put(ctx, vault.WorkRequest{Action: vault.ActionPurgeMerchant, MerchantID: merchantID})
-}
-
-func (w EventWork) put(ctx context.Context, req vault.WorkRequest) error {
+// Start implements vault.BackgroundWork: it puts req on the bus.
+func (w EventWork) Start(ctx context.Context, req vault.WorkRequest) error {
 	detail, err := json.Marshal(req)
 	if err != nil {
 		return err

@@ -54,15 +54,8 @@ type workAsRotateDEK struct {
 
 var _ vault.BackgroundWork = workAsRotateDEK{}
 
-func (w workAsRotateDEK) ContinueRotation(ctx context.Context, merchantID string) error {
-	return w.run(ctx, vault.WorkRequest{Action: vault.ActionContinueRotation, MerchantID: merchantID})
-}
-
-func (w workAsRotateDEK) PurgeMerchant(ctx context.Context, merchantID string) error {
-	return w.run(ctx, vault.WorkRequest{Action: vault.ActionPurgeMerchant, MerchantID: merchantID})
-}
-
-func (w workAsRotateDEK) run(ctx context.Context, req vault.WorkRequest) error {
+// Start implements vault.BackgroundWork.
+func (w workAsRotateDEK) Start(ctx context.Context, req vault.WorkRequest) error {
 	if FunctionFrom(ctx) == app.RotateDEK.Name {
 		w.logger.InfoContext(ctx, "work handed on; the next scheduled run resumes it", "action", req.Action, "merchant_id", req.MerchantID)
 		return nil

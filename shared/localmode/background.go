@@ -2,6 +2,7 @@ package localmode
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -102,18 +103,22 @@ type localWork struct {
 
 var _ vault.BackgroundWork = (*localWork)(nil)
 
-func (w *localWork) ContinueRotation(ctx context.Context, merchantID string) error {
-	return w.run(ctx, "rotation", merchantID, func(ctx context.Context) error {
-		_, err := w.life.ContinueRotation(ctx, merchantID)
-		return err
-	})
-}
-
-func (w *localWork) PurgeMerchant(ctx context.Context, merchantID string) error {
-	return w.run(ctx, "purge", merchantID, func(ctx context.Context) error {
-		_, err := w.life.PurgeMerchant(ctx, merchantID)
-		return err
-	})
+// Start implements vault.BackgroundWork.
+func (w *localWork) Start(ctx context.Context, req vault.WorkRequest) error {
+	merchantID := req.MerchantID
+	switch req.Action {
+	case vault.ActionContinueRotation:
+		return w.run(ctx, "rotation", merchantID, func(ctx context.Context) error {
+			_, err := w.life.ContinueRotation(ctx, merchantID)
+			return err
+		})
+	case vault.ActionPurgeMerchant:
+		return w.run(ctx, "purge", merchantID, func(ctx context.Context) error {
+			_, err := w.life.PurgeMerchant(ctx, merchantID)
+			return err
+		})
+	}
+	return fmt.Errorf("localmode: no background work %q", req.Action)
 }
 
 // run starts job unless the same job for the merchant is running.

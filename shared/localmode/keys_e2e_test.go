@@ -245,8 +245,7 @@ func TestRotationStoppedByFaultsResumesAndConverges(t *testing.T) {
 
 type nopWork struct{}
 
-func (nopWork) ContinueRotation(context.Context, string) error { return nil }
-func (nopWork) PurgeMerchant(context.Context, string) error    { return nil }
+func (nopWork) Start(context.Context, vault.WorkRequest) error { return nil }
 
 func TestRotationBesideConcurrentWrites(t *testing.T) {
 	c := vaulttest.NewClient("app", jose.ES256, []string{"*"})

@@ -128,13 +128,6 @@ const (
 	DemoClientID = "demo-app"
 )
 
-// allOperations are granted to the demo client.
-var allOperations = []wire.Operation{
-	wire.OpVaultCard, wire.OpGetMasked, wire.OpRevealCard, wire.OpDeleteCard,
-	wire.OpPutSecret, wire.OpGetSecret, wire.OpRevealSecret, wire.OpDeleteSecret,
-	wire.OpRotateKeys, wire.OpGetKeys, wire.OpShredMerchant,
-}
-
 // Env is a running local vault's backends.
 type Env struct {
 	*app.Components
@@ -307,11 +300,7 @@ func ensureDemoClient(s Settings) error {
 	if err != nil {
 		return err
 	}
-	ops := make([]string, 0, len(allOperations))
-	for _, op := range allOperations {
-		ops = append(ops, string(op))
-	}
-	entry, err := creds.RegistryEntry([]string{"*"}, ops)
+	entry, err := creds.RegistryEntry([]string{"*"}, client.Operations())
 	if err != nil {
 		return err
 	}

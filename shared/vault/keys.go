@@ -43,8 +43,10 @@ type RotationStatus struct {
 // records. In AWS it asks the rotate-dek function (by an event); locally
 // it runs in the server process.
 type BackgroundWork interface {
-	ContinueRotation(ctx context.Context, merchantID string) error
-	PurgeMerchant(ctx context.Context, merchantID string) error
+	// Start starts req, an ActionContinueRotation or ActionPurgeMerchant
+	// for one merchant, and returns once it is started (or, for one-shot
+	// local commands, done).
+	Start(ctx context.Context, req WorkRequest) error
 }
 
 // LifecycleOptions tune background re-encryption.
@@ -116,7 +118,7 @@ func (l *KeyLifecycle) RotateKeys(ctx context.Context, c Caller) (KeyStatus, Tra
 	if err != nil {
 		return KeyStatus{}, trace, err
 	}
-	if err := l.work.ContinueRotation(ctx, c.MerchantID); err != nil {
+	if err := l.startWork(ctx, ActionContinueRotation, c.MerchantID); err != nil {
 		// The scheduled run resumes any rotation left running; the
 		// request has done its part.
 		l.opts.Logger.WarnContext(ctx, "background re-encryption not started; the schedule will resume it", "merchant_id", c.MerchantID, "err", err)
@@ -221,7 +223,7 @@ func (l *KeyLifecycle) ShredMerchant(ctx context.Context, c Caller) (Trace, erro
 		return Trace{}, err
 	}
 	l.record(ctx, audit.Event{Action: audit.ActionMerchantShredded, Merchant: c.MerchantID})
-	if err := l.work.PurgeMerchant(ctx, c.MerchantID); err != nil {
+	if err := l.startWork(ctx, ActionPurgeMerchant, c.MerchantID); err != nil {
 		l.opts.Logger.WarnContext(ctx, "purge of a shredded merchant not started; the schedule will resume it", "merchant_id", c.MerchantID, "err", err)
 	}
 	return Trace{}, nil

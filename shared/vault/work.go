@@ -107,7 +107,7 @@ func (l *KeyLifecycle) tend(ctx context.Context, merchantID string, req WorkRequ
 		return err
 	}
 	if shredded {
-		return l.work.PurgeMerchant(ctx, merchantID)
+		return l.startWork(ctx, ActionPurgeMerchant, merchantID)
 	}
 	n, _, err := l.life.ReWrap(ctx, merchantID)
 	res.ReWrapped += n
@@ -129,7 +129,7 @@ func (l *KeyLifecycle) tend(ctx context.Context, merchantID string, req WorkRequ
 		st.Running = true
 	}
 	if st.Running {
-		return l.work.ContinueRotation(ctx, merchantID)
+		return l.startWork(ctx, ActionContinueRotation, merchantID)
 	}
 	return nil
 }
@@ -151,11 +151,15 @@ func (l *KeyLifecycle) due(ctx context.Context, merchantID string, maxAge time.D
 	return false
 }
 
+// handOn starts the rest of req again, as background work.
 func (l *KeyLifecycle) handOn(ctx context.Context, req WorkRequest) error {
-	if req.Action == ActionContinueRotation {
-		return l.work.ContinueRotation(ctx, req.MerchantID)
-	}
-	return l.work.PurgeMerchant(ctx, req.MerchantID)
+	return l.startWork(ctx, req.Action, req.MerchantID)
+}
+
+// startWork starts one merchant's background work (continue-rotation or
+// purge-merchant).
+func (l *KeyLifecycle) startWork(ctx context.Context, action, merchantID string) error {
+	return l.work.Start(ctx, WorkRequest{Action: action, MerchantID: merchantID})
 }
 
 // withMargin leaves time before ctx's deadline to save a checkpoint and
