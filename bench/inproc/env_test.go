@@ -15,7 +15,6 @@ import (
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/vault"
-	"github.com/cardvault/vault/shared/wire"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -33,11 +32,8 @@ var fx = func() *fixture.Fixture {
 // discarded and request logging encoded as JSON (as in AWS) into
 // io.Discard.
 type pathEnv struct {
-	store   *memports.Store
-	keyring *kmssim.Keyring
-	keys    *envelope.Manager
-	cards   *vault.CardVault
-	api     *httpapi.API
+	cards *vault.CardVault
+	api   *httpapi.API
 }
 
 func newPathEnv(tb testing.TB, store *memports.Store, keyring *kmssim.Keyring) *pathEnv {
@@ -51,11 +47,9 @@ func newPathEnv(tb testing.TB, store *memports.Store, keyring *kmssim.Keyring) *
 			tb.Fatal(err)
 		}
 	}
-	e := &pathEnv{store: store, keyring: keyring}
-	e.keys = envelope.NewManager(keyring, store, envelope.Options{})
-	e.cards = vault.NewCardVault(store, store, store, e.keys, time.Now)
+	e := &pathEnv{cards: vault.NewCardVault(store, store, store, envelope.NewManager(keyring, store, envelope.Options{}), time.Now)}
 	deps := httpapi.Deps{
-		Opener: &wire.Opener{Keys: fx.VaultKeys, Clients: wire.StaticRegistry(fx.Registry)},
+		Opener: fx.Opener,
 		Audit:  audit.Discard{},
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Now:    time.Now,

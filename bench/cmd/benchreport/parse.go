@@ -15,14 +15,12 @@ import (
 type rawRun struct {
 	File    string
 	Command string
-	CPU     string
 	Results []result
 }
 
 // result is one benchmark line: a name and its metrics by unit.
 type result struct {
 	Name    string
-	N       int
 	Metrics map[string]float64
 }
 
@@ -61,8 +59,6 @@ func readRun(path string) (rawRun, error) {
 		switch {
 		case strings.HasPrefix(line, "command: "):
 			r.Command = strings.TrimPrefix(line, "command: ")
-		case strings.HasPrefix(line, "cpu: "):
-			r.CPU = strings.TrimPrefix(line, "cpu: ")
 		case strings.HasPrefix(line, "Benchmark"):
 			if res, ok := parseResult(line); ok {
 				r.Results = append(r.Results, res)
@@ -78,11 +74,10 @@ func parseResult(line string) (result, bool) {
 	if len(fields) < 4 || len(fields)%2 != 0 {
 		return result{}, false
 	}
-	n, err := strconv.Atoi(fields[1])
-	if err != nil {
+	if _, err := strconv.Atoi(fields[1]); err != nil { // the iteration count
 		return result{}, false
 	}
-	res := result{Name: procSuffix.ReplaceAllString(strings.TrimPrefix(fields[0], "Benchmark"), ""), N: n, Metrics: map[string]float64{}}
+	res := result{Name: procSuffix.ReplaceAllString(strings.TrimPrefix(fields[0], "Benchmark"), ""), Metrics: map[string]float64{}}
 	for i := 2; i+1 < len(fields); i += 2 {
 		v, err := strconv.ParseFloat(fields[i], 64)
 		if err != nil {

@@ -211,10 +211,9 @@ func median(rs []result, f func(result) float64) float64 {
 
 // prepared is what the first requests refer to.
 type prepared struct {
-	f        *fixture.Fixture
-	token    string   // a card to read
-	doomed   []string // a card per run to delete
-	failures []error
+	f      *fixture.Fixture
+	token  string   // a card to read
+	doomed []string // a card per run to delete
 }
 
 // prepare makes the local mode directory and the records the first
@@ -307,10 +306,11 @@ func (p *prepared) event(fn string, i int) []byte {
 
 func (p *prepared) build(fn string, i int) ([]byte, error) {
 	c := p.f.ClientEC
+	var signErr error // the first failure of bearer, checked once the event is built
 	bearer := func(op string, extra map[string]any) string {
 		b, err := c.Bearer(op, merchant, extra)
-		if err != nil {
-			p.failures = append(p.failures, err)
+		if signErr == nil {
+			signErr = err
 		}
 		return b
 	}
@@ -350,8 +350,8 @@ func (p *prepared) build(fn string, i int) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("no first request known for function %q", fn)
 	}
-	if len(p.failures) > 0 {
-		return nil, p.failures[0]
+	if signErr != nil {
+		return nil, signErr
 	}
 	if strings.TrimSpace(ev.RouteKey) == "" {
 		return nil, fmt.Errorf("%s: no route", fn)

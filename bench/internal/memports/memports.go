@@ -46,13 +46,6 @@ func New() *Store {
 	}
 }
 
-// Cards is the number of stored cards.
-func (s *Store) Cards() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.cards)
-}
-
 // ClaimCardIndex implements vault.CardStore.
 func (s *Store) ClaimCardIndex(_ context.Context, key vault.CardIndexKey, token string, _ time.Time) (string, error) {
 	s.mu.Lock()
