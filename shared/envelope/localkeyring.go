@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -77,17 +78,10 @@ func LoadOrCreateLocalKeyring(path string) (*LocalKeyring, error) {
 	defer secret.Wipe(data)
 	key := make([]byte, MasterKeySize)
 	defer secret.Wipe(key)
-	if n, err := hex.Decode(key, trimSpace(data)); err != nil || n != MasterKeySize {
+	if n, err := hex.Decode(key, bytes.TrimRight(data, "\n\r ")); err != nil || n != MasterKeySize {
 		return nil, fmt.Errorf("envelope: %s does not hold a %d-byte hex master key", path, MasterKeySize)
 	}
 	return NewLocalKeyring(secret.New(key))
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // MasterKeyID implements Keyring.
