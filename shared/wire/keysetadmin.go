@@ -1,10 +1,6 @@
 package wire
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,40 +58,15 @@ func AddVaultKey(doc []byte, kind string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	var key jose.JSONWebKey
-	switch kind {
-	case KindEncryptionRSA:
-		k, err := rsa.GenerateKey(rand.Reader, minRSABits)
-		if err != nil {
-			return nil, "", err
-		}
-		key = jose.JSONWebKey{Key: k, Use: "enc", Algorithm: string(jose.RSA_OAEP_256)}
-	case KindEncryptionEC:
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, "", err
-		}
-		key = jose.JSONWebKey{Key: k, Use: "enc", Algorithm: string(jose.ECDH_ES_A256KW)}
-	case KindSigning:
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, "", err
-		}
-		key = jose.JSONWebKey{Key: k, Use: "sig", Algorithm: string(jose.ES256)}
-	default:
-		return nil, "", fmt.Errorf("unknown key kind %q (want %s, %s or %s)", kind, KindEncryptionRSA, KindEncryptionEC, KindSigning)
+	key, prefix, err := newVaultKey(kind)
+	if err != nil {
+		return nil, "", err
 	}
-	prefix := map[string]string{KindEncryptionRSA: "vault-enc-rsa-", KindEncryptionEC: "vault-enc-ec-", KindSigning: "vault-sig-"}[kind]
-	for {
-		kids, err := distinctKeyIDs(prefix)
-		if err != nil {
-			return nil, "", err
-		}
-		if !hasKID(keys, kids[0]) {
-			key.KeyID = kids[0]
-			break
-		}
+	kids, err := distinctKeyIDs(keys, prefix)
+	if err != nil {
+		return nil, "", err
 	}
+	key.KeyID = kids[0]
 	out, err := d.with(append(keys, key))
 	return out, key.KeyID, err
 }
@@ -196,13 +167,4 @@ func (d openedDoc) with(keys []jose.JSONWebKey) ([]byte, error) {
 		return nil, err
 	}
 	return doc, nil
-}
-
-func hasKID(keys []jose.JSONWebKey, kid string) bool {
-	for _, k := range keys {
-		if k.KeyID == kid {
-			return true
-		}
-	}
-	return false
 }

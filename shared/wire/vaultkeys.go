@@ -54,26 +54,21 @@ func (k *VaultKeys) PublicJWKS() []byte { return k.public }
 // P-256 ES256 signing key. The result is key material: store it only where
 // the vault's secrets live.
 func GenerateVaultKeys() ([]byte, error) {
-	rsaKey, err := rsa.GenerateKey(rand.Reader, minRSABits)
-	if err != nil {
-		return nil, fmt.Errorf("generate RSA encryption key: %w", err)
+	kinds := []string{KindEncryptionRSA, KindEncryptionEC, KindSigning}
+	keys := make([]jose.JSONWebKey, len(kinds))
+	prefixes := make([]string, len(kinds))
+	for i, kind := range kinds {
+		var err error
+		if keys[i], prefixes[i], err = newVaultKey(kind); err != nil {
+			return nil, err
+		}
 	}
-	ecEncKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate EC encryption key: %w", err)
-	}
-	sigKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate signing key: %w", err)
-	}
-	kids, err := distinctKeyIDs("vault-enc-rsa-", "vault-enc-ec-", "vault-sig-")
+	kids, err := distinctKeyIDs(nil, prefixes...)
 	if err != nil {
 		return nil, err
 	}
-	keys := []jose.JSONWebKey{
-		{Key: rsaKey, KeyID: kids[0], Use: "enc", Algorithm: string(jose.RSA_OAEP_256)},
-		{Key: ecEncKey, KeyID: kids[1], Use: "enc", Algorithm: string(jose.ECDH_ES_A256KW)},
-		{Key: sigKey, KeyID: kids[2], Use: "sig", Algorithm: string(jose.ES256)},
+	for i := range keys {
+		keys[i].KeyID = kids[i]
 	}
 	doc := vaultKeysDoc{SigningKID: kids[2]}
 	for _, key := range keys {
@@ -88,8 +83,11 @@ func GenerateVaultKeys() ([]byte, error) {
 
 // distinctKeyIDs gives each prefix a random 8-hex-digit suffix, all
 // different: kids must never collide, even across rotations.
-func distinctKeyIDs(prefixes ...string) ([]string, error) {
-	seen := make(map[string]bool, len(prefixes))
+func distinctKeyIDs(inUse []jose.JSONWebKey, prefixes ...string) ([]string, error) {
+	seen := make(map[string]bool, len(inUse)+len(prefixes))
+	for _, k := range inUse {
+		seen[k.KeyID] = true
+	}
 	kids := make([]string, 0, len(prefixes))
 	for _, prefix := range prefixes {
 		for {
@@ -106,6 +104,33 @@ func distinctKeyIDs(prefixes ...string) ([]string, error) {
 		}
 	}
 	return kids, nil
+}
+
+// newVaultKey makes a fresh key of kind (KindEncryptionRSA,
+// KindEncryptionEC or KindSigning), without its kid, and returns the
+// prefix its kid takes.
+func newVaultKey(kind string) (key jose.JSONWebKey, kidPrefix string, err error) {
+	switch kind {
+	case KindEncryptionRSA:
+		k, err := rsa.GenerateKey(rand.Reader, minRSABits)
+		if err != nil {
+			return jose.JSONWebKey{}, "", fmt.Errorf("generate RSA encryption key: %w", err)
+		}
+		return jose.JSONWebKey{Key: k, Use: "enc", Algorithm: string(jose.RSA_OAEP_256)}, "vault-enc-rsa-", nil
+	case KindEncryptionEC:
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return jose.JSONWebKey{}, "", fmt.Errorf("generate EC encryption key: %w", err)
+		}
+		return jose.JSONWebKey{Key: k, Use: "enc", Algorithm: string(jose.ECDH_ES_A256KW)}, "vault-enc-ec-", nil
+	case KindSigning:
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return jose.JSONWebKey{}, "", fmt.Errorf("generate signing key: %w", err)
+		}
+		return jose.JSONWebKey{Key: k, Use: "sig", Algorithm: string(jose.ES256)}, "vault-sig-", nil
+	}
+	return jose.JSONWebKey{}, "", fmt.Errorf("unknown key kind %q (want %s, %s or %s)", kind, KindEncryptionRSA, KindEncryptionEC, KindSigning)
 }
 
 // ParseVaultKeys reads a private keyset. Every key needs kid, use and alg;
