@@ -88,18 +88,11 @@ func (c *Client) VaultCard(ctx context.Context, r VaultCardRequest) (*CardRecord
 	if r.TTLSeconds != 0 {
 		extra["ttl_seconds"] = r.TTLSeconds
 	}
-	a, err := c.do(ctx, call{
+	rec, _, err := doJSON[CardRecord](ctx, c, call{
 		op: OpVaultCard, method: http.MethodPost, path: "/v1/cards",
 		merchantID: r.MerchantID, extra: extra, sensitive: true,
 	})
-	if err != nil {
-		return nil, err
-	}
-	var rec CardRecord
-	if err := decodeJSON(OpVaultCard, a, &rec); err != nil {
-		return nil, err
-	}
-	return &rec, nil
+	return rec, err
 }
 
 // GetMasked returns the masked view of a card; the vault decrypts nothing
@@ -109,15 +102,8 @@ func (c *Client) GetMasked(ctx context.Context, merchantID, token string) (*Card
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.do(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	var rec CardRecord
-	if err := decodeJSON(OpGetMasked, a, &rec); err != nil {
-		return nil, err
-	}
-	return &rec, nil
+	rec, _, err := doJSON[CardRecord](ctx, c, cl)
+	return rec, err
 }
 
 // RevealCard returns the card in clear. The answer must be encrypted to this
@@ -129,11 +115,7 @@ func (c *Client) RevealCard(ctx context.Context, merchantID, token string) (*Rev
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.do(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	payload, err := c.openAnswer(ctx, a, answerBinding{jti: a.jti, merchantID: merchantID, token: token})
+	payload, err := c.reveal(ctx, cl)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -37,9 +36,6 @@ type Client struct {
 	// fallback.
 	strictKeyAlg bool
 	jwksMaxAge   time.Duration
-
-	signer    jose.Signer
-	signerErr error
 
 	keys keyCache
 }
@@ -108,21 +104,5 @@ func New(baseURL string, creds *Credentials, opts ...Option) *Client {
 	for _, opt := range opts {
 		opt(c)
 	}
-	c.signer, c.signerErr = newRequestSigner(creds)
 	return c
-}
-
-func newRequestSigner(creds *Credentials) (jose.Signer, error) {
-	if creds == nil {
-		return nil, errors.New("vault client: no credentials")
-	}
-	key := creds.sigKey.Reveal()
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: creds.sigAlg, Key: key},
-		(&jose.SignerOptions{}).WithType("JWT"),
-	)
-	if err != nil {
-		return nil, errors.New("vault client: signing key unusable")
-	}
-	return signer, nil
 }

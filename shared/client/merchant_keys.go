@@ -65,15 +65,8 @@ func (c *Client) keyStatusCall(ctx context.Context, op, method, merchantID, suff
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.do(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	var st KeyStatus
-	if err := decodeJSON(op, a, &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
+	st, _, err := doJSON[KeyStatus](ctx, c, cl)
+	return st, err
 }
 
 // merchantCall is a Bearer call on /v1/merchants/{merchant}[suffix].

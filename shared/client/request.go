@@ -3,8 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,10 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/go-jose/go-jose/v4"
-
-	"github.com/cardvault/vault/shared/secret"
 )
 
 // joseMediaType is the content type of JWE request bodies and reveal
@@ -49,41 +43,16 @@ type answer struct {
 	body   []byte
 }
 
-// claims are the contract's request claims common to every operation.
-type claims struct {
-	Iss        string `json:"iss"`
-	Aud        string `json:"aud"`
-	Iat        int64  `json:"iat"`
-	Jti        string `json:"jti"`
-	Op         string `json:"op"`
-	MerchantID string `json:"merchant_id"`
-	Token      string `json:"token,omitempty"`
-	Name       string `json:"name,omitempty"`
-}
-
 // do signs, seals when needed, sends and reads one call. A non-2xx answer
 // is returned as *APIError.
 func (c *Client) do(ctx context.Context, cl call) (*answer, error) {
-	if c.signerErr != nil {
-		return nil, c.signerErr
-	}
-	jti, err := newJTI()
+	claims, err := requestClaims(cl)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := c.claimsPayload(cl, jti)
+	compactJWS, jti, err := SignRequest(c.creds, claims, c.now())
 	if err != nil {
-		return nil, err
-	}
-	defer secret.Wipe(payload)
-
-	jws, err := c.signer.Sign(payload)
-	if err != nil {
-		return nil, fmt.Errorf("vault client: %s: cannot sign request", cl.op)
-	}
-	compactJWS, err := jws.CompactSerialize()
-	if err != nil {
-		return nil, fmt.Errorf("vault client: %s: cannot serialise request", cl.op)
+		return nil, fmt.Errorf("vault client: %s: %w", cl.op, err)
 	}
 
 	var body io.Reader
@@ -139,84 +108,26 @@ func (c *Client) send(req *http.Request) (int, http.Header, []byte, error) {
 	return resp.StatusCode, resp.Header, respBody, nil
 }
 
-// claimsPayload is the JSON payload of the request JWS. The caller wipes it
-// once signed: for sensitive calls it holds card data or a secret value.
-func (c *Client) claimsPayload(cl call, jti string) ([]byte, error) {
-	base := claims{
-		Iss:        c.creds.ClientID,
-		Aud:        Audience,
-		Iat:        c.now().Unix(),
-		Jti:        jti,
-		Op:         cl.op,
-		MerchantID: cl.merchantID,
-		Token:      cl.token,
-		Name:       cl.name,
+// requestClaims are the claims of one call, before SignRequest adds the
+// ones every request carries.
+func requestClaims(cl call) (map[string]any, error) {
+	all := make(map[string]any, 4+len(cl.extra))
+	all["op"], all["merchant_id"] = cl.op, cl.merchantID
+	if cl.token != "" {
+		all["token"] = cl.token
 	}
-	if len(cl.extra) == 0 {
-		return json.Marshal(base)
+	if cl.name != "" {
+		all["name"] = cl.name
 	}
-	// Merge through a map so op-specific claims sit beside the common ones;
-	// a clash would be a bug here, so it is refused rather than resolved.
-	all := make(map[string]any, 8+len(cl.extra))
-	all["iss"], all["aud"], all["iat"], all["jti"] = base.Iss, base.Aud, base.Iat, base.Jti
-	all["op"], all["merchant_id"] = base.Op, base.MerchantID
-	if base.Token != "" {
-		all["token"] = base.Token
-	}
-	if base.Name != "" {
-		all["name"] = base.Name
-	}
+	// Op-specific claims sit beside the common ones; a clash would be a bug
+	// here, so it is refused rather than resolved.
 	for k, v := range cl.extra {
 		if _, clash := all[k]; clash {
 			return nil, fmt.Errorf("vault client: %s: claim %q set twice", cl.op, k)
 		}
 		all[k] = v
 	}
-	payload, err := json.Marshal(all)
-	if err != nil {
-		return nil, fmt.Errorf("vault client: %s: cannot encode claims", cl.op)
-	}
-	return payload, nil
-}
-
-// sealToVault encrypts the compact JWS to a vault encryption key: JWE
-// compact, enc A256GCM, kid of the vault key, cty JWT.
-func (c *Client) sealToVault(ctx context.Context, compactJWS string) (string, error) {
-	keys, err := c.vaultKeys(ctx, false)
-	if err != nil {
-		return "", err
-	}
-	target, ok := keys.encryptionKey(c.preferredKeyAlg, c.strictKeyAlg)
-	if !ok {
-		return "", fmt.Errorf("vault JWKS has no usable encryption key for %s", c.preferredKeyAlg)
-	}
-	enc, err := jose.NewEncrypter(jose.A256GCM,
-		jose.Recipient{Algorithm: target.alg, Key: target.key.Key, KeyID: target.key.KeyID},
-		(&jose.EncrypterOptions{}).WithContentType("JWT"))
-	if err != nil {
-		return "", errors.New("cannot use the vault encryption key")
-	}
-	plaintext := []byte(compactJWS)
-	defer secret.Wipe(plaintext)
-	obj, err := enc.Encrypt(plaintext)
-	if err != nil {
-		return "", errors.New("cannot encrypt request")
-	}
-	compact, err := obj.CompactSerialize()
-	if err != nil {
-		return "", errors.New("cannot serialise request")
-	}
-	return compact, nil
-}
-
-// newJTI is a random 128-bit request id, base64url without padding (22
-// characters): unguessable, so a (iss, jti) pair is never reused.
-func newJTI() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("vault client: request id: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+	return all, nil
 }
 
 // segment escapes one path segment. An empty, "." or ".." segment is
@@ -229,11 +140,17 @@ func segment(what, v string) (string, error) {
 	return url.PathEscape(v), nil
 }
 
-// decodeJSON decodes a JSON answer; a body that does not decode is reported
-// without its content.
-func decodeJSON(op string, a *answer, into any) error {
-	if err := json.NewDecoder(bytes.NewReader(a.body)).Decode(into); err != nil {
-		return fmt.Errorf("vault client: %s: answer is not the expected JSON", op)
+// doJSON makes the call and decodes its JSON answer into a new T. The
+// answer is returned too, for callers that tell outcomes apart by status.
+// A body that does not decode is reported without its content.
+func doJSON[T any](ctx context.Context, c *Client, cl call) (*T, *answer, error) {
+	a, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil
+	v := new(T)
+	if err := json.NewDecoder(bytes.NewReader(a.body)).Decode(v); err != nil {
+		return nil, nil, fmt.Errorf("vault client: %s: answer is not the expected JSON", cl.op)
+	}
+	return v, a, nil
 }

@@ -67,6 +67,17 @@ func (a audience) contains(id string) bool {
 	return false
 }
 
+// reveal makes a reveal call and returns the verified payload of its
+// answer, bound to the request's jti and to the merchant and token or name
+// the call names. The caller must wipe the payload once decoded.
+func (c *Client) reveal(ctx context.Context, cl call) ([]byte, error) {
+	a, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return c.openAnswer(ctx, a, answerBinding{jti: a.jti, merchantID: cl.merchantID, token: cl.token, name: cl.name})
+}
+
 // openAnswer decrypts and verifies a reveal answer and returns its JWS
 // payload. The caller must wipe the payload once decoded.
 //

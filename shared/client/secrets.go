@@ -43,15 +43,11 @@ func (c *Client) PutSecret(ctx context.Context, merchantID, name string, value s
 	if len(metadata) > 0 {
 		cl.extra["metadata"] = metadata
 	}
-	a, err := c.do(ctx, cl)
+	meta, a, err := doJSON[SecretMeta](ctx, c, cl)
 	if err != nil {
 		return nil, false, err
 	}
-	var meta SecretMeta
-	if err := decodeJSON(OpPutSecret, a, &meta); err != nil {
-		return nil, false, err
-	}
-	return &meta, a.status == http.StatusCreated, nil
+	return meta, a.status == http.StatusCreated, nil
 }
 
 // GetSecret returns a secret's metadata, never its value.
@@ -60,15 +56,8 @@ func (c *Client) GetSecret(ctx context.Context, merchantID, name string) (*Secre
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.do(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	var meta SecretMeta
-	if err := decodeJSON(OpGetSecret, a, &meta); err != nil {
-		return nil, err
-	}
-	return &meta, nil
+	meta, _, err := doJSON[SecretMeta](ctx, c, cl)
+	return meta, err
 }
 
 // RevealSecret returns the secret's current value, after the same checks as
@@ -78,11 +67,7 @@ func (c *Client) RevealSecret(ctx context.Context, merchantID, name string) (*Re
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.do(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	payload, err := c.openAnswer(ctx, a, answerBinding{jti: a.jti, merchantID: merchantID, name: name})
+	payload, err := c.reveal(ctx, cl)
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,9 @@ type sigV4Transport struct {
 	credentials aws.CredentialsProvider
 	region      string
 	signer      *v4.Signer
-	now         func() time.Time
+	// now is the client's clock, read at each request so that WithClock
+	// applies whatever the order of the options.
+	now func() time.Time
 }
 
 func (t *sigV4Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -61,7 +63,7 @@ func (t *sigV4Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.ContentLength = int64(len(body))
 	signedURL, _, err := t.signer.PresignHTTP(context.WithoutCancel(req.Context()), creds, out, hex.EncodeToString(sum[:]),
-		"execute-api", t.region, t.clock())
+		"execute-api", t.region, t.now().UTC())
 	if err != nil {
 		return nil, fmt.Errorf("vault client: sign request: %w", err)
 	}
@@ -69,11 +71,4 @@ func (t *sigV4Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	return t.base.RoundTrip(out)
-}
-
-func (t *sigV4Transport) clock() time.Time {
-	if t.now != nil {
-		return t.now().UTC()
-	}
-	return time.Now().UTC()
 }

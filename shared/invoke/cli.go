@@ -59,7 +59,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintln(stderr, "vault-invoke:", err)
 		return ExitUsage
 	}
-	settings.InlineWork = true
 	env, err := localmode.Start(ctx, settings, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "vault-invoke: local backends:", err)

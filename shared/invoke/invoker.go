@@ -30,6 +30,7 @@ package invoke
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/client"
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/vault"
 )
@@ -74,7 +76,10 @@ type Invoker struct {
 	// Scheduled holds the non-HTTP functions, by name (rotate-dek: RunWork).
 	Scheduled map[string]ScheduledHandler
 
-	sealer *sealer
+	// creds and vaultJWKS make requests as a client over HTTP would:
+	// signed with creds, sensitive ones sealed to the vault's public keys.
+	creds     *client.Credentials
+	vaultJWKS []byte
 }
 
 // New makes an invoker acting as the client whose credentials file is
@@ -85,7 +90,7 @@ func New(c *app.Components, credentialsPath string) (*Invoker, error) {
 	if c == nil || c.VaultKeys == nil {
 		return nil, errors.New("invoke: the components have no vault keys")
 	}
-	s, err := newSealer(credentialsPath, c.VaultKeys.PublicJWKS())
+	creds, err := client.LoadCredentials(credentialsPath)
 	if err != nil {
 		return nil, fmt.Errorf("invoke: %w", err)
 	}
@@ -99,7 +104,7 @@ func New(c *app.Components, credentialsPath string) (*Invoker, error) {
 	c.Background = func(life *vault.KeyLifecycle) vault.BackgroundWork {
 		return workAsRotateDEK{life: life, timeout: DefaultWorkTimeout, logger: logger}
 	}
-	return &Invoker{Components: c, Scheduled: defaultScheduled(), sealer: s}, nil
+	return &Invoker{Components: c, Scheduled: defaultScheduled(), creds: creds, vaultJWKS: c.VaultKeys.PublicJWKS()}, nil
 }
 
 // Result is what an invocation returned: an HTTP function's response, or a
@@ -235,9 +240,7 @@ func (iv *Invoker) prepare(ctx context.Context, raw []byte) (sampleEvent, error)
 // Gateway does for every request.
 func freshen(ev *events.APIGatewayV2HTTPRequest) {
 	now := time.Now()
-	if id, err := newJTI(); err == nil {
-		ev.RequestContext.RequestID = id
-	}
+	ev.RequestContext.RequestID = rand.Text()
 	ev.RequestContext.Time = now.UTC().Format("02/Jan/2006:15:04:05 -0700")
 	ev.RequestContext.TimeEpoch = now.UnixMilli()
 	if ev.Version == "" {
@@ -268,18 +271,18 @@ func (iv *Invoker) seal(api *httpapi.API, ev *sampleEvent) error {
 	if _, set := claims["merchant_id"]; !set && ev.Request.MerchantID != "" {
 		claims["merchant_id"] = ev.Request.MerchantID
 	}
-	jws, err := iv.sealer.sign(claims, time.Now().Unix())
+	jws, _, err := client.SignRequest(iv.creds, claims, time.Now())
 	if err != nil {
-		return err
+		return fmt.Errorf("x-vault-request: %w", err)
 	}
 	if ev.Headers == nil {
 		ev.Headers = map[string]string{}
 	}
 	switch route.Body {
 	case httpapi.JOSEBody:
-		jwe, err := iv.sealer.encrypt(jws)
+		jwe, err := client.SealToVault(jws, iv.vaultJWKS)
 		if err != nil {
-			return err
+			return fmt.Errorf("x-vault-request: %w", err)
 		}
 		ev.Body, ev.IsBase64Encoded = jwe, false
 		ev.Headers["content-type"] = "application/jose"
