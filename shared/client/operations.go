@@ -14,6 +14,13 @@ const (
 	OpRotateKeys    = "rotate_keys"
 	OpGetKeys       = "get_keys"
 	OpShredMerchant = "shred_merchant"
+
+	// Contract v1.1.
+	OpListCards   = "list_cards"
+	OpForward     = "forward"
+	OpImportCards = "import_cards"
+	OpExportCards = "export_cards"
+	OpGetJob      = "get_job"
 )
 
 // Operations lists every operation of the contract, in the contract's order.
@@ -23,6 +30,7 @@ func Operations() []string {
 		OpVaultCard, OpGetMasked, OpRevealCard, OpDeleteCard,
 		OpPutSecret, OpGetSecret, OpRevealSecret, OpDeleteSecret,
 		OpRotateKeys, OpGetKeys, OpShredMerchant,
+		OpListCards, OpForward, OpImportCards, OpExportCards, OpGetJob,
 	}
 }
 

@@ -18,6 +18,13 @@ const (
 	OpRotateKeys    Operation = "rotate_keys"
 	OpGetKeys       Operation = "get_keys"
 	OpShredMerchant Operation = "shred_merchant"
+
+	// Contract v1.1.
+	OpListCards   Operation = "list_cards"
+	OpForward     Operation = "forward"
+	OpImportCards Operation = "import_cards"
+	OpExportCards Operation = "export_cards"
+	OpGetJob      Operation = "get_job"
 )
 
 // Audience is the "aud" every request must name, and the "iss" of every
@@ -29,7 +36,8 @@ func (o Operation) Valid() bool {
 	switch o {
 	case OpVaultCard, OpGetMasked, OpRevealCard, OpDeleteCard,
 		OpPutSecret, OpGetSecret, OpRevealSecret, OpDeleteSecret,
-		OpRotateKeys, OpGetKeys, OpShredMerchant:
+		OpRotateKeys, OpGetKeys, OpShredMerchant,
+		OpListCards, OpForward, OpImportCards, OpExportCards, OpGetJob:
 		return true
 	}
 	return false

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -21,6 +22,9 @@ type Client struct {
 	ID         string
 	Merchants  []string
 	Operations []Operation
+	// Destinations are the ids of the operator's forward destinations the
+	// client may send card data to (contract v1.1); none by default.
+	Destinations []string
 
 	allMerchants bool
 	merchantSet  map[string]struct{}
@@ -77,6 +81,12 @@ func (c *Client) AllowsOperation(op Operation) bool {
 	return false
 }
 
+// AllowsDestination reports whether the client may forward to the
+// destination with the given id.
+func (c *Client) AllowsDestination(id string) bool {
+	return id != "" && slices.Contains(c.Destinations, id)
+}
+
 // HasEncryptionKey reports whether reveal responses can be sealed to the
 // client.
 func (c *Client) HasEncryptionKey() bool { return c.enc != nil }
@@ -99,10 +109,11 @@ type registryDoc struct {
 }
 
 type clientDoc struct {
-	ID         string   `json:"id"`
-	Merchants  []string `json:"merchants"`
-	Operations []string `json:"operations"`
-	Keys       struct {
+	ID           string   `json:"id"`
+	Merchants    []string `json:"merchants"`
+	Operations   []string `json:"operations"`
+	Destinations []string `json:"destinations"`
+	Keys         struct {
 		Keys []json.RawMessage `json:"keys"`
 	} `json:"keys"`
 }
@@ -173,6 +184,15 @@ func (r *Registry) addClient(i int, raw json.RawMessage, allKIDs map[string]stri
 		}
 	}
 
+	for _, d := range cd.Destinations {
+		if d == "" {
+			return fail("empty destination id")
+		}
+		if !slices.Contains(c.Destinations, d) {
+			c.Destinations = append(c.Destinations, d)
+		}
+	}
+
 	var sigKeys []*clientSigKey
 	for j, keyRaw := range cd.Keys.Keys {
 		sig, enc, err := parseClientKey(keyRaw)
@@ -206,6 +226,26 @@ func (r *Registry) addClient(i int, raw json.RawMessage, allKIDs map[string]stri
 		r.sigKeys[k.kid] = k
 	}
 	r.clients[c.ID] = c
+	return nil
+}
+
+// CheckDestinations refuses a registry in which a client lists a
+// destination id that known does not report, naming the client. The
+// destinations document is loaded apart from the registry, so the check
+// runs wherever both are at hand.
+func (r *Registry) CheckDestinations(known func(id string) bool) error {
+	ids := make([]string, 0, len(r.clients))
+	for id := range r.clients {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		for _, d := range r.clients[id].Destinations {
+			if !known(d) {
+				return fmt.Errorf("client registry: client %q: unknown destination %q", id, d)
+			}
+		}
+	}
 	return nil
 }
 

@@ -95,6 +95,8 @@ func TestParseRegistryRefuses(t *testing.T) {
 		{"HS256 declared", doc(client("a", publicJWK(f.ecSig, "k", "sig", "HS256"))), []string{`"a"`, "HS256"}},
 		{"empty merchant", doc(map[string]any{"id": "m", "merchants": []string{""}, "keys": map[string]any{"keys": []any{sig}}}), []string{`"m"`, "empty merchant"}},
 		{"unknown client member", doc(map[string]any{"id": "m", "operation": []string{"get_masked"}, "keys": map[string]any{"keys": []any{sig}}}), []string{"client 0", `"operation"`}},
+		{"empty destination", doc(map[string]any{"id": "d", "destinations": []string{""}, "keys": map[string]any{"keys": []any{sig}}}), []string{`"d"`, "empty destination"}},
+		{"destinations not a list", doc(map[string]any{"id": "d", "destinations": "stripe", "keys": map[string]any{"keys": []any{sig}}}), []string{"client 0"}},
 		{"not an object", `[]`, []string{"not a JSON object"}},
 		{"duplicate clients member", `{"clients":[],"clients":[]}`, []string{"duplicate member name"}},
 	}
@@ -114,6 +116,44 @@ func TestParseRegistryRefuses(t *testing.T) {
 				t.Fatalf("error carries key material: %q", err)
 			}
 		})
+	}
+}
+
+func TestRegistryV11OperationsAndDestinations(t *testing.T) {
+	f := mustFixture(t)
+	sig := publicJWK(f.ecSig, "sig-1", "sig", "ES256")
+	doc := mustJSON(map[string]any{"clients": []any{map[string]any{
+		"id": "fwd", "merchants": []string{"m_1"},
+		"operations":   []string{"list_cards", "forward", "import_cards", "export_cards", "get_job"},
+		"destinations": []string{"stripe", "adyen", "stripe"},
+		"keys":         map[string]any{"keys": []any{sig}},
+	}}})
+	reg, err := ParseRegistry(doc)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	c, _ := reg.Client("fwd")
+	for _, op := range []Operation{OpListCards, OpForward, OpImportCards, OpExportCards, OpGetJob} {
+		if !c.AllowsOperation(op) {
+			t.Errorf("%s not allowed", op)
+		}
+	}
+	if c.AllowsOperation(OpRevealCard) {
+		t.Error("reveal_card allowed without being listed")
+	}
+	if !c.AllowsDestination("stripe") || !c.AllowsDestination("adyen") || c.AllowsDestination("other") || c.AllowsDestination("") {
+		t.Fatalf("destinations wrong: %v", c.Destinations)
+	}
+	if len(c.Destinations) != 2 {
+		t.Fatalf("duplicate destination kept: %v", c.Destinations)
+	}
+	known := func(id string) bool { return id == "stripe" || id == "adyen" }
+	if err := reg.CheckDestinations(known); err != nil {
+		t.Fatalf("known destinations refused: %v", err)
+	}
+	err = reg.CheckDestinations(func(id string) bool { return id == "stripe" })
+	if err == nil || !strings.Contains(err.Error(), `"fwd"`) || !strings.Contains(err.Error(), `"adyen"`) {
+		t.Fatalf("unknown destination: got %v", err)
 	}
 }
 

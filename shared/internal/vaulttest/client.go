@@ -20,7 +20,8 @@ import (
 // Every operation of the contract.
 var AllOps = []string{"vault_card", "get_masked", "reveal_card", "delete_card",
 	"put_secret", "get_secret", "reveal_secret", "delete_secret",
-	"rotate_keys", "get_keys", "shred_merchant"}
+	"rotate_keys", "get_keys", "shred_merchant",
+	"list_cards", "forward", "import_cards", "export_cards", "get_job"}
 
 // Key material is expensive to make (RSA especially); clients of one test
 // binary share it under distinct key ids.
