@@ -54,6 +54,9 @@ var samples = map[string]sample{
 	"rotate-dek.json":             {"rotate-dek", nil},
 	"rotate-dek-purge.json":       {"rotate-dek", nil},
 	"rotate-dek-continue.json":    {"rotate-dek", nil},
+	"rotate-dek-due.json":         {"rotate-dek", nil},
+	"rotate-dek-force.json":       {"rotate-dek", nil},
+	"rotate-dek-rewrap.json":      {"rotate-dek", nil},
 }
 
 func readEvent(t *testing.T, name string) []byte {
@@ -162,7 +165,7 @@ func randomHex(t *testing.T) string {
 // template: the policy is tested against what the code does, not against
 // a list kept by hand.
 func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
-	rec := &recorder{}
+	rec := enforcingRecorder(t)
 	ctx := context.Background()
 	for _, name := range sortedKeys(samples) {
 		s := samples[name]

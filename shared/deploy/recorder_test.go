@@ -2,11 +2,13 @@ package deploy_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -54,17 +56,40 @@ func (c awsCall) String() string {
 	return s
 }
 
-// recorder collects calls, attributed by invoke.FunctionFrom.
+// recorder collects calls, attributed by invoke.FunctionFrom. A recorder
+// made by enforcingRecorder also refuses, as IAM would, every call the
+// calling function's role does not allow, so that the code meets in the
+// test what it would meet in AWS (a denied read is an error its caller
+// must surface, not a silent "nothing to do").
 type recorder struct {
 	mu    sync.Mutex
 	calls []awsCall
+	// roles are each function's statements; nil allows everything.
+	roles map[string][]deploy.Statement
 }
 
-func (r *recorder) add(ctx context.Context, c awsCall) {
+// enforcingRecorder is a recorder holding every function to its role in
+// the template.
+func enforcingRecorder(t *testing.T) *recorder {
+	t.Helper()
+	roles := map[string][]deploy.Statement{}
+	for name := range functions(t) {
+		_, roles[name] = roleOf(t, name)
+	}
+	return &recorder{roles: roles}
+}
+
+// add records the call and returns IAM's refusal when the function's
+// role does not allow it.
+func (r *recorder) add(ctx context.Context, c awsCall) error {
 	c.function = invoke.FunctionFrom(ctx)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.calls = append(r.calls, c)
+	r.mu.Unlock()
+	if r.roles == nil || c.function == "" || allows(r.roles[c.function], c) {
+		return nil
+	}
+	return fmt.Errorf("AccessDeniedException: the role of %s does not allow %s", c.function, c)
 }
 
 func (r *recorder) all() []awsCall {
@@ -89,22 +114,30 @@ func pkOf(item map[string]types.AttributeValue) []string {
 }
 
 func (d recordingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:GetItem", leading: pkOf(in.Key)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:GetItem", leading: pkOf(in.Key)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.GetItem(ctx, in, opts...)
 }
 
 func (d recordingDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:PutItem", leading: pkOf(in.Item)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:PutItem", leading: pkOf(in.Item)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.PutItem(ctx, in, opts...)
 }
 
 func (d recordingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:UpdateItem", leading: pkOf(in.Key)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:UpdateItem", leading: pkOf(in.Key)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.UpdateItem(ctx, in, opts...)
 }
 
 func (d recordingDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:DeleteItem", leading: pkOf(in.Key)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:DeleteItem", leading: pkOf(in.Key)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.DeleteItem(ctx, in, opts...)
 }
 
@@ -119,12 +152,16 @@ func (d recordingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ..
 			c.leading = []string{s.Value}
 		}
 	}
-	d.rec.add(ctx, c)
+	if err := d.rec.add(ctx, c); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.Query(ctx, in, opts...)
 }
 
 func (d recordingDB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:Scan", index: aws.ToString(in.IndexName)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:Scan", index: aws.ToString(in.IndexName)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.Scan(ctx, in, opts...)
 }
 
@@ -137,21 +174,43 @@ type recordingKeyring struct {
 
 var _ envelope.Keyring = recordingKeyring{}
 
+// retiredMasterKeyID names a master key the configuration has moved away
+// from: a wrapped key stored under it is due for re-wrapping. The local
+// keyring has a single master key, so a test retires a key by renaming
+// its stored master key id, and the recording keyring reads such a key
+// as the current key's, the way KMS decrypts under the key a ciphertext
+// names.
+const retiredMasterKeyID = "arn:aws:kms:eu-west-1:123456789012:key/retired"
+
+func (k recordingKeyring) current(w envelope.WrappedKey) envelope.WrappedKey {
+	if w.MasterKeyID == retiredMasterKeyID {
+		w.MasterKeyID = k.Keyring.MasterKeyID()
+	}
+	return w
+}
+
 func (k recordingKeyring) Wrap(ctx context.Context, key []byte, ec envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
-	k.rec.add(ctx, awsCall{action: "kms:Encrypt", context: ec})
+	if err := k.rec.add(ctx, awsCall{action: "kms:Encrypt", context: ec}); err != nil {
+		return envelope.WrappedKey{}, envelope.Call{}, err
+	}
 	return k.Keyring.Wrap(ctx, key, ec)
 }
 
 func (k recordingKeyring) Unwrap(ctx context.Context, w envelope.WrappedKey, ec envelope.EncryptionContext) ([]byte, envelope.Call, error) {
-	k.rec.add(ctx, awsCall{action: "kms:Decrypt", context: ec})
-	return k.Keyring.Unwrap(ctx, w, ec)
+	if err := k.rec.add(ctx, awsCall{action: "kms:Decrypt", context: ec}); err != nil {
+		return nil, envelope.Call{}, err
+	}
+	return k.Keyring.Unwrap(ctx, k.current(w), ec)
 }
 
 func (k recordingKeyring) ReWrap(ctx context.Context, w envelope.WrappedKey, ec envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
 	// kms:ReEncrypt needs both halves on the key.
-	k.rec.add(ctx, awsCall{action: "kms:ReEncryptFrom", context: ec})
-	k.rec.add(ctx, awsCall{action: "kms:ReEncryptTo", context: ec})
-	return k.Keyring.ReWrap(ctx, w, ec)
+	for _, action := range []string{"kms:ReEncryptFrom", "kms:ReEncryptTo"} {
+		if err := k.rec.add(ctx, awsCall{action: action, context: ec}); err != nil {
+			return envelope.WrappedKey{}, envelope.Call{}, err
+		}
+	}
+	return k.Keyring.ReWrap(ctx, k.current(w), ec)
 }
 
 // allows reports whether one of the statements allows the call, evaluating
