@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -93,28 +94,9 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 	kmsClient := kms.NewFromConfig(cfg)
 	loader := &config.Loader{Getenv: os.Getenv, Secrets: secretsmanager.NewFromConfig(cfg), KMS: kmsClient}
 
-	var vaultKeys *wire.VaultKeys
-	if fn.NeedsVaultJWKS {
-		jwks, err := loader.Secret(ctx, "VAULT_JWKS", false)
-		if err != nil {
-			return nil, err
-		}
-		if vaultKeys, err = wire.ParseVaultKeys(jwks.Reveal()); err != nil {
-			return nil, err
-		}
-	}
-	// A function that authenticates no client (jwks, rotate-dek) has no
-	// registry and no permission to read it; a source without one answers
-	// any lookup with Unavailable.
-	var registry *wire.Registry
-	if fn.NeedsClients {
-		clientsDoc, err := loader.Secret(ctx, "VAULT_CLIENTS", false)
-		if err != nil {
-			return nil, err
-		}
-		if registry, err = wire.ParseRegistry(clientsDoc.Reveal()); err != nil {
-			return nil, err
-		}
+	vaultKeys, registry, err := LoadSecrets(ctx, fn, loader)
+	if err != nil {
+		return nil, err
 	}
 	events := eventbridge.NewFromConfig(cfg)
 	bus := loader.String("VAULT_AUDIT_BUS", "")
@@ -141,6 +123,55 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		c.UseKeyring(func() (envelope.Keyring, error) { return kmskeyring.New(kmsClient, arn), nil })
 	}
 	return c, nil
+}
+
+// Names of the secrets a function reads at cold start (config.Loader
+// looks each up through NAME_SECRET_ARN, NAME_KMS or NAME_FILE).
+const (
+	VaultJWKSName = "VAULT_JWKS"
+	ClientsName   = "VAULT_CLIENTS"
+)
+
+// LoadSecrets reads the secrets fn needs at cold start: the vault's
+// private JWKS (NeedsVaultJWKS) and the client registry (NeedsClients).
+// A document that is not usable fails with an error naming the variable
+// and the secret it came from, so that a stack whose placeholder secrets
+// ({"keys":[]}, {"clients":[]}) were never loaded says which one to load.
+// A registry of no client is refused like a keyset of no key: it would
+// start a function that answers every request 401.
+//
+// A function that authenticates no client (jwks, rotate-dek) has no
+// registry and no permission to read it; a source without one answers any
+// lookup with Unavailable.
+func LoadSecrets(ctx context.Context, fn Function, loader *config.Loader) (*wire.VaultKeys, *wire.Registry, error) {
+	var vaultKeys *wire.VaultKeys
+	if fn.NeedsVaultJWKS {
+		jwks, err := loader.Secret(ctx, VaultJWKSName, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if vaultKeys, err = wire.ParseVaultKeys(jwks.Reveal()); err != nil {
+			return nil, nil, unusableSecret(loader, VaultJWKSName, err)
+		}
+	}
+	var registry *wire.Registry
+	if fn.NeedsClients {
+		clientsDoc, err := loader.Secret(ctx, ClientsName, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if registry, err = wire.ParseRegistry(clientsDoc.Reveal()); err != nil {
+			return nil, nil, unusableSecret(loader, ClientsName, err)
+		}
+		if registry.Len() == 0 {
+			return nil, nil, unusableSecret(loader, ClientsName, errors.New("client registry: no client (the stack's placeholder?)"))
+		}
+	}
+	return vaultKeys, registry, nil
+}
+
+func unusableSecret(loader *config.Loader, name string, err error) error {
+	return fmt.Errorf("%s (%s) is not usable; load it (docs/deploy.md): %w", name, loader.Source(name), err)
 }
 
 func keyOptions(l *config.Loader) (envelope.Options, error) {
