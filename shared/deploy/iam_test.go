@@ -62,6 +62,10 @@ func TestKMSIsGrantedOnlyWithTheMerchantKeysContext(t *testing.T) {
 		if len(st.ActionsOf("kms")) == 0 {
 			continue
 		}
+		if onDeadLetterKey(st) {
+			checkDeadLetterKeyUse(t, st)
+			continue
+		}
 		for _, r := range st.Resources {
 			if !deploy.Refers(r, "MerchantKeysKey") {
 				t.Errorf("%s: KMS on %v; only the merchant keys key is used directly", st.Where, r)
@@ -84,6 +88,32 @@ func TestKMSIsGrantedOnlyWithTheMerchantKeysContext(t *testing.T) {
 				t.Errorf("%s: kms:EncryptionContextKeys = %v, want exactly %v", st.Where, keys, merchantKeysContext)
 			}
 		}
+	}
+}
+
+// onDeadLetterKey reports whether the statement grants use of the key work
+// dead-letter queue's key (and nothing else).
+func onDeadLetterKey(st deploy.Statement) bool {
+	for _, r := range st.Resources {
+		if !deploy.Refers(r, "KeyWorkDeadLetterKey") {
+			return false
+		}
+	}
+	return len(st.Resources) > 0
+}
+
+// checkDeadLetterKeyUse: what SQS needs of a sender to an encrypted queue
+// (GenerateDataKey, Decrypt), only through SQS.
+func checkDeadLetterKeyUse(t *testing.T, st deploy.Statement) {
+	t.Helper()
+	for _, a := range st.ActionsOf("kms") {
+		if a != "kms:GenerateDataKey" && a != "kms:Decrypt" {
+			t.Errorf("%s: %s on the dead-letter key; a sender needs kms:GenerateDataKey and kms:Decrypt only", st.Where, a)
+		}
+	}
+	via := st.Condition["StringEquals"]["kms:ViaService"]
+	if sub, ok := deploy.SubString(via); !ok || sub != "sqs.${AWS::Region}.amazonaws.com" {
+		t.Errorf("%s: the dead-letter key must be used through SQS only (kms:ViaService), is %v", st.Where, via)
 	}
 }
 
