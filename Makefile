@@ -84,7 +84,7 @@ SAM   ?= sam
 .PHONY: rotate
 rotate: deps ## Run the scheduled key rotation locally (FORCE=1 rotates every merchant now); a running `make run` finishes the re-encryption.
 	@event=$$(mktemp); \
-	  if [ -n "$(FORCE)" ]; then echo '{"action":"rotate-due","force":true}' > $$event; else cp events/rotate-dek.json $$event; fi; \
+	  if [ -n "$(FORCE)" ]; then cp events/rotate-dek-force.json $$event; else cp events/rotate-dek.json $$event; fi; \
 	  $(GO) run ./cmd/vault-invoke --function rotate-dek --event $$event; status=$$?; rm -f $$event; exit $$status
 
 invoke: deps ## Invoke one function in-process on local backends: make invoke FN=vault-card [EVENT=events/vault-card.json].
