@@ -253,6 +253,12 @@ func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, 
 			}
 			continue
 		}
+		// The duplicate's record is sealed again beside its clear fields,
+		// which binds them anew: check first that it is the record the
+		// vault wrote, so that a tampered one is reported, not blessed.
+		if _, _, err := v.openCard(ctx, current); err != nil {
+			return CardView{}, err
+		}
 		updated := current
 		updated.Masked = rec.Masked
 		updated.UpdatedAt = rec.UpdatedAt
@@ -280,13 +286,14 @@ func (v *CardVault) sealCard(keys *envelope.MerchantKeys, rec *CardRecord, c sea
 		return err
 	}
 	defer secret.Wipe(plaintext)
-	rec.Sealed, err = keys.Seal(cardRef(rec.MerchantID, rec.Token), plaintext)
 	rec.KeyVersion = keys.Version()
+	rec.Sealed, err = keys.Seal(cardRef(*rec), plaintext)
 	return err
 }
 
-func cardRef(merchantID, token string) envelope.RecordRef {
-	return envelope.RecordRef{Type: envelope.RecordCard, MerchantID: merchantID, ID: token}
+// cardRef names a card record and binds its clear fields.
+func cardRef(rec CardRecord) envelope.RecordRef {
+	return envelope.RecordRef{Type: envelope.RecordCard, MerchantID: rec.MerchantID, ID: rec.Token, Clear: CardClearFields(rec)}
 }
 
 func viewOf(rec CardRecord, duplicate bool) CardView {

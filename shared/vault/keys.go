@@ -10,7 +10,6 @@ import (
 
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
-	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -393,16 +392,23 @@ func (l *KeyLifecycle) resealOne(ctx context.Context, merchantID string, target 
 	if err != nil || version != rec.KeyVersion {
 		return integrityError()
 	}
+	// A format 2 record keeps the clear-field tag it was sealed with. A
+	// format 1 record moves to format 2 here, bound to its clear fields as
+	// they are now (nothing authenticated them before), which a listing
+	// does not carry: they are read from the item.
+	if format, _ := envelope.FormatOf(rec.Sealed); format == envelope.FormatUnbound {
+		if rec, err = l.records.WithClearFields(ctx, rec); err != nil {
+			return err
+		}
+	}
 	old, _, err := l.keys.Version(ctx, merchantID, version)
 	if err != nil {
 		return mapKeyError(err)
 	}
-	plaintext, err := old.Open(rec.Ref, rec.Sealed)
-	if err != nil {
+	sealed, err := target.Reseal(old, rec.Ref, rec.Sealed)
+	if errors.Is(err, envelope.ErrOpen) {
 		return integrityError()
 	}
-	defer secret.Wipe(plaintext)
-	sealed, err := target.Seal(rec.Ref, plaintext)
 	if err != nil {
 		return err
 	}

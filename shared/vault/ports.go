@@ -131,7 +131,9 @@ type Auditor interface {
 }
 
 // SealedRecord is a merchant record as key rotation sees it: which record
-// it is (for the AAD), its ciphertext and the key version that sealed it.
+// it is (for the AAD; a listing leaves Ref.Clear empty, WithClearFields
+// fills it where needed), its ciphertext and the key version that sealed
+// it.
 type SealedRecord struct {
 	Ref        envelope.RecordRef
 	Sealed     []byte
@@ -172,6 +174,14 @@ type RotationStore interface {
 	// cursor is "" when the listing is complete. It reads an index that
 	// may lag the table a little: callers re-check with ResealRecord.
 	RecordsBelow(ctx context.Context, merchantID string, below uint32, cursor string, limit int) ([]SealedRecord, string, error)
+	// WithClearFields re-reads a listed record's item for its clear
+	// fields, which a listing does not carry (the index holds no clear
+	// data), and returns rec with Ref.Clear set (CardClearFields,
+	// SecretClearFields): re-encryption needs them only to bind a format 1
+	// record for the first time. ErrConflict if the item is gone or no
+	// longer holds rec.Sealed: a concurrent write won, and the next pass
+	// lists the record as it now is.
+	WithClearFields(ctx context.Context, rec SealedRecord) (SealedRecord, error)
 	// ResealRecord replaces rec's ciphertext with sealed (made with key
 	// version) only if the item still holds rec.Sealed: ErrConflict if it
 	// changed or is gone, so a concurrent update or delete always wins.

@@ -150,7 +150,7 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 		case !errors.Is(err, ErrNotFound):
 			return SecretView{}, trace, err
 		}
-		if rec.Sealed, err = keys.Seal(secretRef(in.MerchantID, in.Name, rec.Version), value); err != nil {
+		if rec.Sealed, err = keys.Seal(secretRef(rec), value); err != nil {
 			return SecretView{}, trace, err
 		}
 		err = s.secrets.CreateSecretVersion(ctx, rec)
@@ -196,7 +196,10 @@ func (s *SecretVault) RevealSecret(ctx context.Context, c Caller, name string) (
 	if err != nil {
 		return RevealedSecret{}, trace, err
 	}
-	plaintext, err := keys.Open(secretRef(c.MerchantID, name, rec.Version), rec.Sealed)
+	if rec.MerchantID != c.MerchantID || rec.Name != name {
+		return RevealedSecret{}, trace, integrityError()
+	}
+	plaintext, err := keys.Open(secretRef(rec), rec.Sealed)
 	if err != nil {
 		return RevealedSecret{}, trace, integrityError()
 	}
@@ -278,6 +281,7 @@ func SecretRecordID(name string, version uint32) string {
 	return name + "/" + strconv.FormatUint(uint64(version), 10)
 }
 
-func secretRef(merchantID, name string, version uint32) envelope.RecordRef {
-	return envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: merchantID, ID: SecretRecordID(name, version)}
+// secretRef names a secret version and binds its clear fields.
+func secretRef(rec SecretRecord) envelope.RecordRef {
+	return envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: rec.MerchantID, ID: SecretRecordID(rec.Name, rec.Version), Clear: SecretClearFields(rec)}
 }
