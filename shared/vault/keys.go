@@ -111,6 +111,12 @@ func (l *KeyLifecycle) RotateKeys(ctx context.Context, c Caller) (KeyStatus, Tra
 	if err := l.admit(ctx, c); err != nil {
 		return KeyStatus{}, Trace{}, err
 	}
+	// No witness here: the request's event names the new version and the
+	// KMS calls that made it, so it is recorded after. A new version cannot
+	// be taken back if that fails (this and other containers may already
+	// seal with it), and needs no taking back: it holds no data, and older
+	// versions are destroyed only once re-encryption has moved every
+	// record, with events of its own.
 	stored, usage, err := l.rotate(ctx, c.MerchantID)
 	trace := Trace{KeyVersion: stored.Version}
 	trace.usedKeys(usage)
@@ -216,6 +222,9 @@ func (l *KeyLifecycle) Status(ctx context.Context, merchantID string) (KeyStatus
 // merchant can be decrypted, and its cards and secrets answer not_found.
 func (l *KeyLifecycle) ShredMerchant(ctx context.Context, c Caller) (Trace, error) {
 	if err := l.admit(ctx, c); err != nil {
+		return Trace{}, err
+	}
+	if err := c.witness(ctx, Trace{}); err != nil {
 		return Trace{}, err
 	}
 	if err := l.life.Shred(ctx, c.MerchantID, l.now().UTC()); err != nil {

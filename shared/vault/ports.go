@@ -71,6 +71,12 @@ type CardStore interface {
 	// then the record. ErrNotFound if there is no such card of the
 	// merchant.
 	DeleteCard(ctx context.Context, rec CardRecord) error
+	// DeleteCreatedCard takes back a card this request created: the record
+	// if it still holds rec.Sealed, then the index entry if it still points
+	// at rec.Token (in that order: an entry left without its card is
+	// repaired by the next vault_card of that card). Nothing else's write is
+	// undone.
+	DeleteCreatedCard(ctx context.Context, rec CardRecord) error
 	// TakeOverCardIndex repoints an index entry from oldToken (a deleted
 	// or expired card) to newToken; ErrConflict if it no longer points at
 	// oldToken.
@@ -103,6 +109,10 @@ type SecretStore interface {
 	// CreateSecretVersion stores a new version unless it exists
 	// (ErrConflict).
 	CreateSecretVersion(ctx context.Context, rec SecretRecord) error
+	// DeleteSecretVersion deletes the version rec names if it still holds
+	// rec.Sealed (nothing if it does not): it takes back a put whose audit
+	// event could not be recorded.
+	DeleteSecretVersion(ctx context.Context, rec SecretRecord) error
 	// PruneSecretVersions deletes the versions older than keepFrom.
 	PruneSecretVersions(ctx context.Context, merchantID, name string, keepFrom uint32) error
 	// DeleteSecret deletes every version; ErrNotFound if there was none.

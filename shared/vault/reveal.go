@@ -111,6 +111,9 @@ func (d *CardDeleter) DeleteCard(ctx context.Context, c Caller, token string) (T
 		return Trace{}, err
 	}
 	trace := Trace{Token: rec.Token, KeyVersion: rec.KeyVersion}
+	if err := c.witness(ctx, trace); err != nil {
+		return trace, err
+	}
 	err = d.cards.DeleteCard(ctx, rec)
 	if errors.Is(err, ErrNotFound) {
 		return trace, vaulterr.New(vaulterr.NotFound, "no such card")

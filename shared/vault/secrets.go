@@ -166,6 +166,8 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 			// latest is).
 			_ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, rec.Version-KeptSecretVersions+1)
 		}
+		created := rec
+		trace.Undo = func(ctx context.Context) error { return s.secrets.DeleteSecretVersion(ctx, created) }
 		view := secretView(rec)
 		view.Created = rec.Version == 1
 		return view, trace, nil
@@ -240,6 +242,9 @@ func (m *SecretMetadata) DeleteSecret(ctx context.Context, c Caller, name string
 		return Trace{}, err
 	}
 	if err := consume(ctx, m.replay, c, m.now().UTC()); err != nil {
+		return Trace{}, err
+	}
+	if err := c.witness(ctx, Trace{}); err != nil {
 		return Trace{}, err
 	}
 	err := m.secrets.DeleteSecret(ctx, c.MerchantID, name)
