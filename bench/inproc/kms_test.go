@@ -120,7 +120,7 @@ func cardRecord(tb testing.TB) (plaintext, sealed []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pt, err := k.Open(envelope.RecordRef{Type: envelope.RecordCard, MerchantID: fixture.Merchant, ID: rec.Token}, rec.Sealed)
+	pt, err := k.Open(envelope.RecordRef{Type: envelope.RecordCard, MerchantID: fixture.Merchant, ID: rec.Token, Clear: vault.CardClearFields(rec)}, rec.Sealed)
 	if err != nil {
 		tb.Fatal(err)
 	}

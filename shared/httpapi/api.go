@@ -106,12 +106,14 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 		reply Reply
 		err   error
 	)
+	gate := &auditGate{api: a, invocation: invocation, event: &e, start: start}
+	closed := found && failsClosed(route.Op)
 	if found {
 		e.Action = route.action()
 		e.Token = params["token"]
 		e.Secret = params["name"]
 		e.Merchant = params["merchant_id"]
-		reply, err = a.serve(ctx, route, &ev, params, &e)
+		reply, err = a.serve(ctx, route, &ev, params, &e, gate, closed)
 	} else {
 		err = vaulterr.New(vaulterr.NotFound, "no such route")
 	}
@@ -132,14 +134,9 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 			e.Outcome = audit.Failed
 		}
 	}
-	if auditErr := a.deps.Audit.Record(invocation, e); auditErr != nil {
-		a.deps.Logger.ErrorContext(ctx, "audit event not recorded", "request_id", requestID, "action", e.Action, "err", auditErr)
-		// Data must not leave the vault unaudited: a reveal whose event
-		// cannot be kept is failed rather than answered.
-		if err == nil && reply.JOSE != "" {
-			err = vaulterr.Wrap(vaulterr.Unavailable, "audit trail unavailable", auditErr)
-		}
-	}
+	// A fail-closed request whose event cannot be recorded is failed
+	// rather than answered: no data leaves, and no write stays, unaudited.
+	err = gate.finish(&e, closed, reply, err)
 	resp := a.respond(reply, err, requestID)
 	a.log(ctx, e, resp.StatusCode, err)
 	a.deps.Metrics.Request(e.Action, string(e.Outcome), e.Code, time.Since(start),
@@ -171,12 +168,15 @@ func (a *API) route(ev *events.APIGatewayV2HTTPRequest) (Route, map[string]strin
 	return a.routes[a.byKey[key]], params, true
 }
 
-func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTTPRequest, params map[string]string, e *audit.Event) (Reply, error) {
+func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTTPRequest, params map[string]string, e *audit.Event, gate *auditGate, closed bool) (Reply, error) {
 	body, err := requestBody(ev)
 	if err != nil {
 		return Reply{}, err
 	}
 	req := &Request{Params: params}
+	if closed {
+		req.witness = gate.witness
+	}
 	want := wire.Expect{Op: route.Op, MerchantID: params["merchant_id"], Token: params["token"], Name: params["name"]}
 	switch route.Body {
 	case JOSEBody:

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"sync"
@@ -92,6 +93,20 @@ func (m *memCards) DeleteCard(_ context.Context, rec vault.CardRecord) error {
 	return nil
 }
 
+func (m *memCards) DeleteCreatedCard(_ context.Context, rec vault.CardRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.cards[rec.Token]; !ok || !bytes.Equal(old.Sealed, rec.Sealed) {
+		return nil
+	}
+	delete(m.cards, rec.Token)
+	key := vault.CardIndexKey{MerchantID: rec.MerchantID, CustomerID: rec.CustomerID, Fingerprint: rec.Fingerprint}
+	if m.index[key] == rec.Token {
+		delete(m.index, key)
+	}
+	return nil
+}
+
 func (m *memCards) TakeOverCardIndex(_ context.Context, key vault.CardIndexKey, oldToken, newToken string, _ time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -129,6 +144,20 @@ func (m *memSecrets) CreateSecretVersion(_ context.Context, rec vault.SecretReco
 		}
 	}
 	m.versions[key] = append(m.versions[key], rec)
+	return nil
+}
+
+func (m *memSecrets) DeleteSecretVersion(_ context.Context, rec vault.SecretRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := rec.MerchantID + "/" + rec.Name
+	var kept []vault.SecretRecord
+	for _, r := range m.versions[key] {
+		if r.Version != rec.Version || !bytes.Equal(r.Sealed, rec.Sealed) {
+			kept = append(kept, r)
+		}
+	}
+	m.versions[key] = kept
 	return nil
 }
 

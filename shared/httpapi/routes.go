@@ -27,11 +27,14 @@ const (
 type Request struct {
 	Params map[string]string
 	Auth   *wire.Request
+	// witness records the request's audit event ahead of an irreversible
+	// change (fail-closed operations only; see auditGate).
+	witness func(context.Context, vault.Trace) error
 }
 
 // Caller is the operation's view of the authenticated client.
 func (r *Request) Caller() vault.Caller {
-	return vault.Caller{ClientID: r.Auth.Client.ID, MerchantID: r.Auth.MerchantID, JTI: r.Auth.JTI}
+	return vault.Caller{ClientID: r.Auth.Client.ID, MerchantID: r.Auth.MerchantID, JTI: r.Auth.JTI, Witness: r.witness}
 }
 
 // Reply is a handler's answer.

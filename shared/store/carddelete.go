@@ -65,3 +65,42 @@ func (s *Store) DeleteCard(ctx context.Context, rec vault.CardRecord) error {
 	})
 	return conditional("DeleteItem", err, nil)
 }
+
+// DeleteCreatedCard takes back a card just created (vault_card whose
+// audit event could not be recorded): the record, if it still holds
+// rec.Sealed and belongs to rec.MerchantID, then the index entry, if it
+// still points at rec.Token. A record that holds another ciphertext was
+// written by another request since, and stays with its entry. The record
+// goes first: an index entry left behind points at no card, which the
+// next vault_card of that card fills in, whereas a card left without its
+// entry would be vaulted again under a second token.
+func (s *Store) DeleteCreatedCard(ctx context.Context, rec vault.CardRecord) error {
+	if len(rec.Sealed) == 0 {
+		return nil
+	}
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 itemKey(cardPK(rec.Token), cardSK),
+		ConditionExpression: aws.String("sealed = :s AND merchant_id = :m"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s": &types.AttributeValueMemberB{Value: rec.Sealed},
+			":m": &types.AttributeValueMemberS{Value: rec.MerchantID},
+		},
+	})
+	if conditionFailed(err) {
+		return nil
+	}
+	if err != nil {
+		return unavailable("DeleteItem", err)
+	}
+	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      itemKey(cardIndexPK(rec.MerchantID, rec.Fingerprint, rec.CustomerID), cardIndexSK),
+		ConditionExpression:      aws.String("#tok = :t"),
+		ExpressionAttributeNames: map[string]string{"#tok": "token"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":t": &types.AttributeValueMemberS{Value: rec.Token},
+		},
+	})
+	return conditional("DeleteItem", err, nil)
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/vault"
+	"github.com/cardvault/vault/shared/vaulterr"
 )
 
 // cardItem is a card record as stored. The masked view sits in the clear
@@ -98,6 +99,13 @@ func (it cardItem) record(token string) (vault.CardRecord, error) {
 	if rec.ExpiresAt, err = parseTime(it.ExpiresAt); err != nil {
 		return vault.CardRecord{}, err
 	}
+	if !it.Deleted && it.TTL != ttlSeconds(rec.ExpiresAt) {
+		// A live card's ttl is its expires_at in whole seconds, written
+		// with it every time (only a tombstone's is set to its deletion);
+		// expires_at is bound to the ciphertext, so this is how a ttl
+		// changed to have the card swept early, or kept, is noticed.
+		return vault.CardRecord{}, vaulterr.New(vaulterr.Integrity, "stored record failed authentication")
+	}
 	return rec, nil
 }
 
@@ -160,6 +168,9 @@ func (s *Store) Card(ctx context.Context, token string) (vault.CardRecord, error
 		return vault.CardRecord{}, corrupt("card", err)
 	}
 	rec, err := it.record(token)
+	if vaulterr.CodeOf(err) == vaulterr.Integrity {
+		return vault.CardRecord{}, err
+	}
 	if err != nil {
 		return vault.CardRecord{}, corrupt("card", err)
 	}

@@ -105,6 +105,24 @@ func (s *Store) PruneSecretVersions(ctx context.Context, merchantID, name string
 	return err
 }
 
+// DeleteSecretVersion deletes the version rec names if it still holds
+// rec.Sealed, and does nothing otherwise: a version is written once, so
+// another ciphertext there means another put owns it.
+func (s *Store) DeleteSecretVersion(ctx context.Context, rec vault.SecretRecord) error {
+	if len(rec.Sealed) == 0 {
+		return nil
+	}
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 itemKey(secretPK(rec.MerchantID, rec.Name), versionKey(rec.Version)),
+		ConditionExpression: aws.String("sealed = :s"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s": &types.AttributeValueMemberB{Value: rec.Sealed},
+		},
+	})
+	return conditional("DeleteItem", err, nil)
+}
+
 // DeleteSecret deletes every version of a secret; vault.ErrNotFound if
 // there was none. Versions put while it runs are deleted too: it repeats
 // until a query finds nothing left.

@@ -34,6 +34,21 @@ type Caller struct {
 	ClientID   string
 	MerchantID string
 	JTI        string
+	// Witness, when set, records the request's audit event before an
+	// operation makes a change that cannot be undone (a deletion, a
+	// shred, a new key version); an error stops the change and is
+	// returned. The API sets it for the operations that fail closed when
+	// their audit event cannot be recorded.
+	Witness func(ctx context.Context, t Trace) error
+}
+
+// witness records the request's event, if the caller wants it recorded
+// before an irreversible change.
+func (c Caller) witness(ctx context.Context, t Trace) error {
+	if c.Witness == nil {
+		return nil
+	}
+	return c.Witness(ctx, t)
 }
 
 // CardInput is card data as a client sent it. Number and HolderName stay
@@ -77,6 +92,11 @@ type Trace struct {
 	// and from the keyring.
 	KeyCacheHits   int
 	KeyCacheMisses int
+	// Undo, set by an operation that stored something (vault_card,
+	// put_secret), takes the write back: the API calls it when the
+	// request's audit event cannot be recorded, so that nothing stays
+	// stored unaudited.
+	Undo func(ctx context.Context) error
 }
 
 // usedKeys records a key lookup in the trace.
@@ -192,8 +212,9 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	if err := v.sealCard(keys, &rec, c.sealed); err != nil {
 		return CardView{}, trace, err
 	}
-	view, err := v.storeCard(ctx, keys, rec, c.sealed)
+	view, undo, err := v.storeCard(ctx, keys, rec, c.sealed)
 	trace.Token = view.Token
+	trace.Undo = undo
 	return view, trace, err
 }
 
@@ -201,23 +222,28 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 // merchant and customer already have for the same number. Every step is
 // a conditional write, so concurrent requests for one new card agree on
 // one token without transactions; a lost race is retried from the index.
-func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, rec CardRecord, sc sealedCard) (CardView, error) {
+// It returns how to take its write back: delete the card it created, or
+// put back the duplicate's record as it was.
+func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, rec CardRecord, sc sealedCard) (CardView, func(context.Context) error, error) {
 	key := CardIndexKey{rec.MerchantID, rec.CustomerID, rec.Fingerprint}
+	deleteCreated := func(created CardRecord) func(context.Context) error {
+		return func(ctx context.Context) error { return v.cards.DeleteCreatedCard(ctx, created) }
+	}
 	for attempt := 0; attempt < 4; attempt++ {
 		existing, err := v.cards.ClaimCardIndex(ctx, key, rec.Token, rec.ExpiresAt)
 		if err == nil {
 			err = v.cards.CreateCard(ctx, rec)
 			if err == nil {
-				return viewOf(rec, false), nil
+				return viewOf(rec, false), deleteCreated(rec), nil
 			}
 			if !errors.Is(err, ErrConflict) {
-				return CardView{}, err
+				return CardView{}, nil, err
 			}
 			// A concurrent duplicate found our index entry and wrote the
 			// record first; update it as that request's duplicate would.
 			existing = rec.Token
 		} else if !errors.Is(err, ErrConflict) {
-			return CardView{}, err
+			return CardView{}, nil, err
 		}
 
 		current, err := v.cards.Card(ctx, existing)
@@ -228,46 +254,53 @@ func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, 
 			dup := rec
 			dup.Token = existing
 			if err := v.sealCard(keys, &dup, sc); err != nil {
-				return CardView{}, err
+				return CardView{}, nil, err
 			}
 			if err := v.cards.CreateCard(ctx, dup); err == nil {
-				return viewOf(dup, true), nil
+				return viewOf(dup, true), deleteCreated(dup), nil
 			} else if !errors.Is(err, ErrConflict) {
-				return CardView{}, err
+				return CardView{}, nil, err
 			}
 			continue
 		case err != nil:
-			return CardView{}, err
+			return CardView{}, nil, err
 		}
 		if current.MerchantID != rec.MerchantID {
 			// Index entries are per merchant; a token of another merchant
 			// here means the table was tampered with.
-			return CardView{}, vaulterr.New(vaulterr.Integrity, "card index points at another merchant's record")
+			return CardView{}, nil, vaulterr.New(vaulterr.Integrity, "card index points at another merchant's record")
 		}
 		if current.Deleted || expired(current, rec.UpdatedAt) {
 			// The entry outlived its card (a delete cut short, or an expiry
 			// not yet purged): the card is gone, so this one is new.
 			err := v.cards.TakeOverCardIndex(ctx, key, existing, rec.Token, rec.ExpiresAt)
 			if err != nil && !errors.Is(err, ErrConflict) {
-				return CardView{}, err
+				return CardView{}, nil, err
 			}
 			continue
+		}
+		// The duplicate's record is sealed again beside its clear fields,
+		// which binds them anew: check first that it is the record the
+		// vault wrote, so that a tampered one is reported, not blessed.
+		if _, _, err := v.openCard(ctx, current); err != nil {
+			return CardView{}, nil, err
 		}
 		updated := current
 		updated.Masked = rec.Masked
 		updated.UpdatedAt = rec.UpdatedAt
 		if err := v.sealCard(keys, &updated, sc); err != nil {
-			return CardView{}, err
+			return CardView{}, nil, err
 		}
 		err = v.cards.ReplaceCard(ctx, updated)
 		if err == nil {
-			return viewOf(updated, true), nil
+			restore := func(ctx context.Context) error { return v.cards.ReplaceCard(ctx, current) }
+			return viewOf(updated, true), restore, nil
 		}
 		if !errors.Is(err, ErrNotFound) {
-			return CardView{}, err
+			return CardView{}, nil, err
 		}
 	}
-	return CardView{}, vaulterr.New(vaulterr.Unavailable, "card record kept changing; retry")
+	return CardView{}, nil, vaulterr.New(vaulterr.Unavailable, "card record kept changing; retry")
 }
 
 func expired(rec CardRecord, now time.Time) bool {
@@ -280,13 +313,14 @@ func (v *CardVault) sealCard(keys *envelope.MerchantKeys, rec *CardRecord, c sea
 		return err
 	}
 	defer secret.Wipe(plaintext)
-	rec.Sealed, err = keys.Seal(cardRef(rec.MerchantID, rec.Token), plaintext)
 	rec.KeyVersion = keys.Version()
+	rec.Sealed, err = keys.Seal(cardRef(*rec), plaintext)
 	return err
 }
 
-func cardRef(merchantID, token string) envelope.RecordRef {
-	return envelope.RecordRef{Type: envelope.RecordCard, MerchantID: merchantID, ID: token}
+// cardRef names a card record and binds its clear fields.
+func cardRef(rec CardRecord) envelope.RecordRef {
+	return envelope.RecordRef{Type: envelope.RecordCard, MerchantID: rec.MerchantID, ID: rec.Token, Clear: CardClearFields(rec)}
 }
 
 func viewOf(rec CardRecord, duplicate bool) CardView {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
-	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -112,6 +111,12 @@ func (l *KeyLifecycle) RotateKeys(ctx context.Context, c Caller) (KeyStatus, Tra
 	if err := l.admit(ctx, c); err != nil {
 		return KeyStatus{}, Trace{}, err
 	}
+	// No witness here: the request's event names the new version and the
+	// KMS calls that made it, so it is recorded after. A new version cannot
+	// be taken back if that fails (this and other containers may already
+	// seal with it), and needs no taking back: it holds no data, and older
+	// versions are destroyed only once re-encryption has moved every
+	// record, with events of its own.
 	stored, usage, err := l.rotate(ctx, c.MerchantID)
 	trace := Trace{KeyVersion: stored.Version}
 	trace.usedKeys(usage)
@@ -217,6 +222,9 @@ func (l *KeyLifecycle) Status(ctx context.Context, merchantID string) (KeyStatus
 // merchant can be decrypted, and its cards and secrets answer not_found.
 func (l *KeyLifecycle) ShredMerchant(ctx context.Context, c Caller) (Trace, error) {
 	if err := l.admit(ctx, c); err != nil {
+		return Trace{}, err
+	}
+	if err := c.witness(ctx, Trace{}); err != nil {
 		return Trace{}, err
 	}
 	if err := l.life.Shred(ctx, c.MerchantID, l.now().UTC()); err != nil {
@@ -393,16 +401,23 @@ func (l *KeyLifecycle) resealOne(ctx context.Context, merchantID string, target 
 	if err != nil || version != rec.KeyVersion {
 		return integrityError()
 	}
+	// A format 2 record keeps the clear-field tag it was sealed with. A
+	// format 1 record moves to format 2 here, bound to its clear fields as
+	// they are now (nothing authenticated them before), which a listing
+	// does not carry: they are read from the item.
+	if format, _ := envelope.FormatOf(rec.Sealed); format == envelope.FormatUnbound {
+		if rec, err = l.records.WithClearFields(ctx, rec); err != nil {
+			return err
+		}
+	}
 	old, _, err := l.keys.Version(ctx, merchantID, version)
 	if err != nil {
 		return mapKeyError(err)
 	}
-	plaintext, err := old.Open(rec.Ref, rec.Sealed)
-	if err != nil {
+	sealed, err := target.Reseal(old, rec.Ref, rec.Sealed)
+	if errors.Is(err, envelope.ErrOpen) {
 		return integrityError()
 	}
-	defer secret.Wipe(plaintext)
-	sealed, err := target.Seal(rec.Ref, plaintext)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,12 @@ type CardStore interface {
 	// then the record. ErrNotFound if there is no such card of the
 	// merchant.
 	DeleteCard(ctx context.Context, rec CardRecord) error
+	// DeleteCreatedCard takes back a card this request created: the record
+	// if it still holds rec.Sealed, then the index entry if it still points
+	// at rec.Token (in that order: an entry left without its card is
+	// repaired by the next vault_card of that card). Nothing else's write is
+	// undone.
+	DeleteCreatedCard(ctx context.Context, rec CardRecord) error
 	// TakeOverCardIndex repoints an index entry from oldToken (a deleted
 	// or expired card) to newToken; ErrConflict if it no longer points at
 	// oldToken.
@@ -103,6 +109,10 @@ type SecretStore interface {
 	// CreateSecretVersion stores a new version unless it exists
 	// (ErrConflict).
 	CreateSecretVersion(ctx context.Context, rec SecretRecord) error
+	// DeleteSecretVersion deletes the version rec names if it still holds
+	// rec.Sealed (nothing if it does not): it takes back a put whose audit
+	// event could not be recorded.
+	DeleteSecretVersion(ctx context.Context, rec SecretRecord) error
 	// PruneSecretVersions deletes the versions older than keepFrom.
 	PruneSecretVersions(ctx context.Context, merchantID, name string, keepFrom uint32) error
 	// DeleteSecret deletes every version; ErrNotFound if there was none.
@@ -131,7 +141,9 @@ type Auditor interface {
 }
 
 // SealedRecord is a merchant record as key rotation sees it: which record
-// it is (for the AAD), its ciphertext and the key version that sealed it.
+// it is (for the AAD; a listing leaves Ref.Clear empty, WithClearFields
+// fills it where needed), its ciphertext and the key version that sealed
+// it.
 type SealedRecord struct {
 	Ref        envelope.RecordRef
 	Sealed     []byte
@@ -172,6 +184,14 @@ type RotationStore interface {
 	// cursor is "" when the listing is complete. It reads an index that
 	// may lag the table a little: callers re-check with ResealRecord.
 	RecordsBelow(ctx context.Context, merchantID string, below uint32, cursor string, limit int) ([]SealedRecord, string, error)
+	// WithClearFields re-reads a listed record's item for its clear
+	// fields, which a listing does not carry (the index holds no clear
+	// data), and returns rec with Ref.Clear set (CardClearFields,
+	// SecretClearFields): re-encryption needs them only to bind a format 1
+	// record for the first time. ErrConflict if the item is gone or no
+	// longer holds rec.Sealed: a concurrent write won, and the next pass
+	// lists the record as it now is.
+	WithClearFields(ctx context.Context, rec SealedRecord) (SealedRecord, error)
 	// ResealRecord replaces rec's ciphertext with sealed (made with key
 	// version) only if the item still holds rec.Sealed: ErrConflict if it
 	// changed or is gone, so a concurrent update or delete always wins.

@@ -150,7 +150,7 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 		case !errors.Is(err, ErrNotFound):
 			return SecretView{}, trace, err
 		}
-		if rec.Sealed, err = keys.Seal(secretRef(in.MerchantID, in.Name, rec.Version), value); err != nil {
+		if rec.Sealed, err = keys.Seal(secretRef(rec), value); err != nil {
 			return SecretView{}, trace, err
 		}
 		err = s.secrets.CreateSecretVersion(ctx, rec)
@@ -166,6 +166,8 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 			// latest is).
 			_ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, rec.Version-KeptSecretVersions+1)
 		}
+		created := rec
+		trace.Undo = func(ctx context.Context) error { return s.secrets.DeleteSecretVersion(ctx, created) }
 		view := secretView(rec)
 		view.Created = rec.Version == 1
 		return view, trace, nil
@@ -196,7 +198,10 @@ func (s *SecretVault) RevealSecret(ctx context.Context, c Caller, name string) (
 	if err != nil {
 		return RevealedSecret{}, trace, err
 	}
-	plaintext, err := keys.Open(secretRef(c.MerchantID, name, rec.Version), rec.Sealed)
+	if rec.MerchantID != c.MerchantID || rec.Name != name {
+		return RevealedSecret{}, trace, integrityError()
+	}
+	plaintext, err := keys.Open(secretRef(rec), rec.Sealed)
 	if err != nil {
 		return RevealedSecret{}, trace, integrityError()
 	}
@@ -239,6 +244,9 @@ func (m *SecretMetadata) DeleteSecret(ctx context.Context, c Caller, name string
 	if err := consume(ctx, m.replay, c, m.now().UTC()); err != nil {
 		return Trace{}, err
 	}
+	if err := c.witness(ctx, Trace{}); err != nil {
+		return Trace{}, err
+	}
 	err := m.secrets.DeleteSecret(ctx, c.MerchantID, name)
 	if errors.Is(err, ErrNotFound) {
 		return Trace{}, vaulterr.New(vaulterr.NotFound, "no such secret")
@@ -278,6 +286,7 @@ func SecretRecordID(name string, version uint32) string {
 	return name + "/" + strconv.FormatUint(uint64(version), 10)
 }
 
-func secretRef(merchantID, name string, version uint32) envelope.RecordRef {
-	return envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: merchantID, ID: SecretRecordID(name, version)}
+// secretRef names a secret version and binds its clear fields.
+func secretRef(rec SecretRecord) envelope.RecordRef {
+	return envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: rec.MerchantID, ID: SecretRecordID(rec.Name, rec.Version), Clear: SecretClearFields(rec)}
 }

@@ -123,7 +123,7 @@ func sizes(d *doc, f figures) {
 	d.p("| design | plaintext bytes | stored bytes | overhead bytes | source |")
 	d.p("|---|---:|---:|---:|---|")
 	if r, ok := f.byName["CiphertextSize/vault"]; ok {
-		d.p("| this vault (format v1) | %s | %s | **%s** | measured |", num(r.Metrics["plaintext-bytes"]), num(r.Metrics["record-bytes"]), num(r.Metrics["overhead-bytes"]))
+		d.p("| this vault (format v2) | %s | %s | **%s** | measured |", num(r.Metrics["plaintext-bytes"]), num(r.Metrics["record-bytes"]), num(r.Metrics["overhead-bytes"]))
 	}
 	if r, ok := f.byName["CiphertextSize/tink"]; ok {
 		d.p("| Tink KMS envelope AEAD, AES256_GCM DEK | %s | %s | **%s** | measured; lower bound: the wrapped DEK here is nonce + key + tag, a real AWS KMS ciphertext blob is larger |", num(r.Metrics["plaintext-bytes"]), num(r.Metrics["record-bytes"]), num(r.Metrics["overhead-bytes"]))
