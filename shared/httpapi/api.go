@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"mime"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/vaulterr"
 	"github.com/cardvault/vault/shared/wire"
@@ -48,7 +50,7 @@ func New(deps Deps, sets ...[]Route) *API {
 		deps.Now = time.Now
 	}
 	if deps.Logger == nil {
-		deps.Logger = slog.Default()
+		deps.Logger = logging.New(os.Stderr, slog.LevelInfo)
 	}
 	a := &API{deps: deps, byKey: make(map[string]int)}
 	for _, set := range sets {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/cardvault/vault/shared/localmode"
+	"github.com/cardvault/vault/shared/logging"
 )
 
 // Exit codes of Run.
@@ -53,7 +54,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return ExitUsage
 	}
 
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := logging.New(stderr, slog.LevelInfo)
 	settings, err := localmode.SettingsFromEnv(getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "vault-invoke:", err)
