@@ -13,10 +13,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -327,19 +327,29 @@ func FuzzStrictClaims(f *testing.F) {
 			}
 		}
 		checkObjectAgainstEncodingJSON(t, Object{members: members})
-		var shape struct {
-			CustomerID *string         `json:"customer_id"`
-			TTLSeconds *int64          `json:"ttl_seconds"`
-			Card       json.RawMessage `json:"card"`
-			Metadata   map[string]string
-		}
-		req := &Request{Payload: secret.New(data)}
-		if err := req.Decode(&shape); err != nil {
-			if ve, ok := err.(*vaulterr.Error); !ok || ve.Code != vaulterr.Malformed {
-				t.Fatalf("Decode refused with %v", err)
-			}
-		}
+		checkCaseVariantsRefused(t, Object{members: members})
 	})
+}
+
+// checkCaseVariantsRefused holds the rule that a name differing from the
+// one read only in case is refused: reading each member under its name
+// with the case of every letter flipped is an error, never a value.
+func checkCaseVariantsRefused(t *testing.T, o Object) {
+	t.Helper()
+	for _, m := range o.members {
+		flipped := strings.Map(func(r rune) rune {
+			if unicode.IsUpper(r) {
+				return unicode.ToLower(r)
+			}
+			return unicode.ToUpper(r)
+		}, string(m.name))
+		if flipped == string(m.name) || !strings.EqualFold(flipped, string(m.name)) {
+			continue
+		}
+		if _, present, err := o.String(flipped); !present || err != errCaseVariant {
+			t.Fatalf("String of a case variant = %v, %v", present, err)
+		}
+	}
 }
 
 // checkObjectAgainstEncodingJSON holds Object's typed reads of every
