@@ -112,6 +112,8 @@ func authenticationCases() []openCase {
 		{name: "header not base64url", cred: func(*testing.T, *testFixture) string { return "***.e30.AA" }, want: wantVault, code: vaulterr.Malformed},
 		{name: "header not JSON", cred: func(*testing.T, *testFixture) string { return b64("{alg") + ".e30.AA" }, want: wantVault, code: vaulterr.Malformed},
 		{name: "header duplicate alg", cred: headerJWS(`{"alg":"ES256","kid":"app-sig-es","alg":"ES256"}`), want: wantVault, code: vaulterr.Malformed},
+		{name: "header kid with a lone surrogate", cred: headerJWS(`{"alg":"ES256","kid":"app-sig-es\ud800"}`), want: wantVault, code: vaulterr.Malformed},
+		{name: "claims with a lone surrogate", cred: rawJWS(validPayloadPrefix + `"card":{"number":"4242424242424242","holder_name":"Ann\udc00Lee"}}`), want: wantVault, code: vaulterr.Malformed},
 		{name: "alg none", want: wantVault, code: vaulterr.Unauthenticated, cred: func(*testing.T, *testFixture) string {
 			return b64(`{"alg":"none","kid":"app-sig-es"}`) + "." + b64(string(mustJSON(claims()))) + "."
 		}},
