@@ -96,6 +96,15 @@ func (c *Components) KeyManager() (*envelope.Manager, error) {
 	return c.keys, c.keysErr
 }
 
+// Close wipes the merchant keys the process holds, if it built a key
+// manager. A Lambda container never calls it (its keys expire by their
+// TTL); the local server and tests do when they stop.
+func (c *Components) Close() {
+	if c.keys != nil {
+		c.keys.Close()
+	}
+}
+
 // CardVault builds the card operations that need keys.
 func (c *Components) CardVault() (*vault.CardVault, error) {
 	km, err := c.KeyManager()

@@ -225,6 +225,9 @@ func (e *Env) Close() {
 	if e.work != nil {
 		e.work.wg.Wait()
 	}
+	if e.Components != nil {
+		e.Components.Close()
+	}
 	if e.auditFile != nil {
 		_ = e.auditFile.Close()
 	}
@@ -239,6 +242,9 @@ func (e *Env) Close() {
 func (e *Env) WaitForWork() {
 	if e.work != nil {
 		e.work.wg.Wait()
+	}
+	if e.Components != nil {
+		e.Components.Close()
 	}
 }
 
