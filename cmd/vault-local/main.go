@@ -53,14 +53,7 @@ func run(logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	server := &http.Server{
-		Handler:           httpapi.HTTPHandler(api),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	server := httpapi.NewServer(api)
 	logger.Info("card vault (local mode) listening",
 		"url", "http://"+listener.Addr().String(),
 		"data_dir", settings.Dir,
@@ -73,7 +66,7 @@ func run(logger *slog.Logger) error {
 	go env.RunKeyWork(ctx, 30*time.Second, vault.WorkRequest{Action: vault.ActionRotateDue, MaxAgeDays: 90})
 
 	errc := make(chan error, 1)
-	go func() { errc <- server.Serve(listener) }()
+	go func() { errc <- server.Serve(httpapi.Listener(listener, api)) }()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {

@@ -105,7 +105,14 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	if opts.WrapHandler != nil {
 		handler = opts.WrapHandler(handler)
 	}
-	v.Server = httptest.NewServer(handler)
+	// The local server's own configuration and listener, so that tests
+	// see what make run answers (its header bound included).
+	v.Server = httptest.NewUnstartedServer(handler)
+	config := httpapi.NewServer(v.API)
+	config.Handler = handler
+	v.Server.Config = config
+	v.Server.Listener = httpapi.Listener(v.Server.Listener, v.API)
+	v.Server.Start()
 	t.Cleanup(v.Server.Close)
 	return v
 }
