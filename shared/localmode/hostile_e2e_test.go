@@ -1,7 +1,9 @@
 package localmode_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -10,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/internal/vaulttest"
 )
 
@@ -66,7 +69,11 @@ func init() {
 // contract says so, and nothing else.
 func TestCardNumbersInEveryClientChosenPlaceReachNoOutput(t *testing.T) {
 	c := vaulttest.NewClient("app", jose.ES256, []string{"*"})
-	v := vaulttest.Start(t, c)
+	// The audit sink refuses get_secret's event with an error quoting the
+	// event, so that an error log line carries every client-chosen value.
+	v := vaulttest.StartWith(t, vaulttest.Options{WrapAudit: func(s audit.Sink) audit.Sink {
+		return quotingFailSink{Sink: s, action: "get_secret"}
+	}}, c)
 	m := hostile.merchant
 	secretPath := "/v1/merchants/" + m + "/secrets/" + hostile.secretName
 	claims := func(op string, extra map[string]any) map[string]any { return c.Claims(op, m, extra) }
@@ -154,9 +161,27 @@ func TestCardNumbersInEveryClientChosenPlaceReachNoOutput(t *testing.T) {
 	for _, leak := range v.Leaks() {
 		t.Errorf("%s", leak)
 	}
-	if !strings.Contains(v.Logs.String(), `"merchant_id":"4384********6791"`) {
-		t.Errorf("the request log does not name the merchant masked:\n%s", v.Logs.String())
+	logs := v.Logs.String()
+	if !strings.Contains(logs, `"merchant_id":"4384********6791"`) {
+		t.Errorf("the request log does not name the merchant masked:\n%s", logs)
 	}
+	if !strings.Contains(logs, "audit event not recorded") {
+		t.Errorf("no error line was logged:\n%s", logs)
+	}
+}
+
+// quotingFailSink refuses the events of one action with an error that
+// quotes the event's client-chosen members, as a careless adapter might.
+type quotingFailSink struct {
+	audit.Sink
+	action string
+}
+
+func (s quotingFailSink) Record(ctx context.Context, e audit.Event) error {
+	if e.Action == s.action {
+		return fmt.Errorf("event for merchant %s, secret %s, jti %s, agent %s refused", e.Merchant, e.Secret, e.JTI, e.UserAgent)
+	}
+	return s.Sink.Record(ctx, e)
 }
 
 // answerWithoutEchoes is an answer's headers and body as text, with the
