@@ -9,7 +9,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -340,8 +339,6 @@ func TestOpenerWithoutKeysOrRegistry(t *testing.T) {
 		t.Fatalf("no registry: want unavailable, got %v", err)
 	}
 }
-
-func secretBytes(s string) secret.Secret[[]byte] { return secret.New([]byte(s)) }
 
 // Every claim the vault reads from every request, under a name that
 // differs only in case, is refused as malformed for every operation,
