@@ -6,7 +6,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,17 +22,19 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "vault-local:", err)
+	// Everything the server writes, its own start-up lines included, goes
+	// through the vault's logger, which masks every field.
+	logger := app.NewLogger()
+	if err := run(logger); err != nil {
+		logger.Error("vault-local stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	logger := app.NewLogger()
 	settings, err := localmode.SettingsFromEnv(os.Getenv)
 	if err != nil {
 		return err
@@ -51,25 +53,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	server := &http.Server{
-		Handler:           httpapi.HTTPHandler(api),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	fmt.Fprintf(os.Stderr, "card vault (local mode) listening on http://%s\n", listener.Addr())
-	fmt.Fprintf(os.Stderr, "  data, keys and audit log: %s\n", settings.Dir)
-	fmt.Fprintf(os.Stderr, "  client registry:          %s\n", settings.ClientsFile)
-	fmt.Fprintf(os.Stderr, "  demo client credentials:  %s\n", filepath.Join(settings.Dir, localmode.DemoClientFile))
-	fmt.Fprintf(os.Stderr, "  DynamoDB endpoint:        %s (table %s)\n", env.DynamoDBEndpoint(), settings.Table)
+	server := httpapi.NewServer(api)
+	logger.Info("card vault (local mode) listening",
+		"url", "http://"+listener.Addr().String(),
+		"data_dir", settings.Dir,
+		"client_registry", settings.ClientsFile,
+		"demo_client_credentials", filepath.Join(settings.Dir, localmode.DemoClientFile),
+		"dynamodb_endpoint", env.DynamoDBEndpoint(),
+		"table", settings.Table)
 
 	go env.RunPurger(ctx, time.Minute)
 	go env.RunKeyWork(ctx, 30*time.Second, vault.WorkRequest{Action: vault.ActionRotateDue, MaxAgeDays: 90})
 
 	errc := make(chan error, 1)
-	go func() { errc <- server.Serve(listener) }()
+	go func() { errc <- server.Serve(httpapi.Listener(listener, api)) }()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {

@@ -13,6 +13,7 @@ import (
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
@@ -53,9 +54,10 @@ type Components struct {
 	lifeErr  error
 }
 
-// NewLogger is the vault's structured logger: JSON lines on stderr.
+// NewLogger is the vault's structured logger: JSON lines on stderr, every
+// field masked (see package logging).
 func NewLogger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return logging.New(os.Stderr, slog.LevelInfo)
 }
 
 // UseKeyring sets how the keyring is built, on first use. Processes that
@@ -92,6 +94,15 @@ func (c *Components) KeyManager() (*envelope.Manager, error) {
 		c.keys = envelope.NewManager(kr, c.Store, opts)
 	})
 	return c.keys, c.keysErr
+}
+
+// Close wipes the merchant keys the process holds, if it built a key
+// manager. A Lambda container never calls it (its keys expire by their
+// TTL); the local server and tests do when they stop.
+func (c *Components) Close() {
+	if c.keys != nil {
+		c.keys.Close()
+	}
 }
 
 // CardVault builds the card operations that need keys.

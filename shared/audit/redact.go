@@ -68,12 +68,14 @@ func bounded(s string) string {
 	return s
 }
 
-// safeField bounds s and masks anything in it that could be a card number.
+// safeField masks anything in s that could be a card number, then bounds
+// it. Masking first means the cut can never leave the head of a card
+// number unmasked at the end of the field.
 func safeField(s string) string {
 	if s == "" {
 		return s
 	}
-	return MaskCardNumbers(bounded(s))
+	return bounded(MaskCardNumbers(s))
 }
 
 // Card number lengths (ISO/IEC 7812 and the contract: 12 to 19 digits).

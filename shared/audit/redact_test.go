@@ -44,3 +44,15 @@ func TestPrepareBoundsFieldsAndStampsVersion(t *testing.T) {
 		t.Errorf("client-chosen members not masked: %q %q", e.JTI, e.Token)
 	}
 }
+
+// A field is masked before it is cut: cutting first could leave the head
+// of a card number at the end of the field, too short to be recognised.
+func TestPrepareMasksBeforeCutting(t *testing.T) {
+	pan := "4242424242424242"
+	for pad := maxFieldBytes - len(pan); pad < maxFieldBytes; pad++ {
+		e := prepare(Event{UserAgent: strings.Repeat("a", pad) + pan})
+		if strings.Contains(e.UserAgent, "42424") {
+			t.Fatalf("padding %d: user agent keeps %q of the card number", pad, e.UserAgent[pad:])
+		}
+	}
+}

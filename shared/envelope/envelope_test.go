@@ -497,3 +497,68 @@ func TestLoadOrCreateLocalKeyringPersists(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An unwrapped key used once is evicted and its bytes zeroed when its TTL
+// ends, within ExpiryBound, with no further lookup to notice it.
+func TestExpiredKeysAreWipedWithoutALookup(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	m := NewManager(newTestKeyring(t), newMemKeyStore(), Options{KeyTTL: ttl})
+	t.Cleanup(m.Close)
+	start := time.Now()
+	k, _, err := m.Primary(context.Background(), "m_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := k.raw
+	if m.CachedKeys() != 1 || bytes.Equal(raw, make([]byte, bundleSize)) {
+		t.Fatal("the key was not cached")
+	}
+	deadline := start.Add(ttl + ExpiryBound)
+	for m.CachedKeys() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// CachedKeys takes the cache's lock, so the wipe is visible here.
+	if m.CachedKeys() != 0 {
+		t.Fatalf("key still cached %v after its TTL of %v", time.Since(start)-ttl, ttl)
+	}
+	if !bytes.Equal(raw, make([]byte, bundleSize)) {
+		t.Fatal("expired key bytes were not wiped")
+	}
+	if elapsed := time.Since(start); elapsed < ttl {
+		t.Fatalf("key evicted after %v, before its TTL of %v", elapsed, ttl)
+	}
+	// The keys still work for a caller that held them across the expiry.
+	if _, err := k.Seal(RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "t"}, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A replaced or evicted entry's timer does not evict its successor, and
+// Close wipes every key at once.
+func TestKeyTimersFollowTheirEntry(t *testing.T) {
+	ctx := context.Background()
+	const ttl = 400 * time.Millisecond
+	m := NewManager(newTestKeyring(t), newMemKeyStore(), Options{KeyTTL: ttl})
+	k1, _, err := m.Primary(ctx, "m_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Forget("m_1")
+	time.Sleep(ttl / 2)
+	k2, _, err := m.Primary(ctx, "m_1") // cached anew: its own timer
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(k1.raw, make([]byte, bundleSize)) {
+		t.Fatal("forgotten key bytes were not wiped")
+	}
+	time.Sleep(ttl/2 + 50*time.Millisecond) // past the first entry's TTL
+	if m.CachedKeys() != 1 {
+		t.Fatal("the first entry's timer evicted its successor")
+	}
+	raw := k2.raw
+	m.Close()
+	if m.CachedKeys() != 0 || !bytes.Equal(raw, make([]byte, bundleSize)) {
+		t.Fatal("Close left keys in memory")
+	}
+}

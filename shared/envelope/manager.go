@@ -17,7 +17,8 @@ import (
 // Options tune the key cache.
 type Options struct {
 	// KeyTTL bounds how long an unwrapped key stays in memory (default 5
-	// minutes).
+	// minutes): it is evicted and wiped when its TTL ends, looked up again
+	// or not, within ExpiryBound.
 	KeyTTL time.Duration
 	// PrimaryTTL bounds how long a container keeps using a primary version
 	// after a rotation made a newer one (default 1 minute; never more than
@@ -159,6 +160,13 @@ func (m *Manager) forgetVersion(merchantID string, version uint32) {
 // version after a rotation, and how long it may hold any unwrapped key.
 func (m *Manager) CacheTTLs() (primary, key time.Duration) {
 	return m.opts.PrimaryTTL, m.opts.KeyTTL
+}
+
+// Close wipes every cached key and stops the cache's timers, for a
+// process (or a test) that is done with the Manager. Keys loaded after
+// Close are cached, and expire, as before.
+func (m *Manager) Close() {
+	m.keys.clear()
 }
 
 // CachedKeys is the number of unwrapped key versions held.

@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"mime"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/vaulterr"
 	"github.com/cardvault/vault/shared/wire"
@@ -48,7 +50,7 @@ func New(deps Deps, sets ...[]Route) *API {
 		deps.Now = time.Now
 	}
 	if deps.Logger == nil {
-		deps.Logger = slog.Default()
+		deps.Logger = logging.New(os.Stderr, slog.LevelInfo)
 	}
 	a := &API{deps: deps, byKey: make(map[string]int)}
 	for _, set := range sets {
@@ -83,6 +85,22 @@ func (a *API) Match(method, rawPath string) (string, map[string]string, bool) {
 
 // Handle is the Lambda handler.
 func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return a.handle(ctx, ev, nil), nil
+}
+
+// Refuse answers a request that the HTTP server in front of the API
+// refused before it could be read (its header section too large, or not
+// HTTP at all), as any other refusal is answered: with an audit event, a
+// log line and the contract's error JSON. sourceIP is the peer's address.
+func (a *API) Refuse(ctx context.Context, sourceIP string, refusal error) events.APIGatewayV2HTTPResponse {
+	var ev events.APIGatewayV2HTTPRequest
+	ev.RequestContext.HTTP.SourceIP = sourceIP
+	return a.handle(ctx, ev, refusal)
+}
+
+// handle serves ev, or, when refusal is set, refuses it with that error
+// without routing it.
+func (a *API) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest, refusal error) events.APIGatewayV2HTTPResponse {
 	// The operation works within the margin; the audit event and the
 	// answer use what is left of the invocation after it.
 	invocation := ctx
@@ -93,7 +111,14 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 	if requestID == "" {
 		requestID = audit.NewID()
 	}
-	route, params, found := a.route(&ev)
+	var (
+		route  Route
+		params map[string]string
+		found  bool
+	)
+	if refusal == nil {
+		route, params, found = a.route(&ev)
+	}
 	e := audit.Event{
 		ID:        audit.NewID(),
 		Time:      start.UTC(),
@@ -108,13 +133,16 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 	)
 	gate := &auditGate{api: a, invocation: invocation, event: &e, start: start}
 	closed := found && failsClosed(route.Op)
-	if found {
+	switch {
+	case refusal != nil:
+		err = refusal
+	case found:
 		e.Action = route.action()
 		e.Token = params["token"]
 		e.Secret = params["name"]
 		e.Merchant = params["merchant_id"]
 		reply, err = a.serve(ctx, route, &ev, params, &e, gate, closed)
-	} else {
+	default:
 		err = vaulterr.New(vaulterr.NotFound, "no such route")
 	}
 
@@ -141,7 +169,7 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 	a.log(ctx, e, resp.StatusCode, err)
 	a.deps.Metrics.Request(e.Action, string(e.Outcome), e.Code, time.Since(start),
 		reply.Trace.KeyCacheHits, reply.Trace.KeyCacheMisses, len(e.KMSRequestIDs))
-	return resp, nil
+	return resp
 }
 
 // withAnswerMargin ends the work a little before the invocation's

@@ -23,6 +23,7 @@ import (
 	"github.com/cardvault/vault/shared/client"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/internal/dynalite"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
@@ -142,6 +143,8 @@ type Env struct {
 // given, makes sure the table exists and returns the components.
 func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 	s = s.withDefaults()
+	// Whatever logger the caller built, every line is masked.
+	logger = slog.New(logging.Mask(logger.Handler()))
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -222,6 +225,9 @@ func (e *Env) Close() {
 	if e.work != nil {
 		e.work.wg.Wait()
 	}
+	if e.Components != nil {
+		e.Components.Close()
+	}
 	if e.auditFile != nil {
 		_ = e.auditFile.Close()
 	}
@@ -236,6 +242,9 @@ func (e *Env) Close() {
 func (e *Env) WaitForWork() {
 	if e.work != nil {
 		e.work.wg.Wait()
+	}
+	if e.Components != nil {
+		e.Components.Close()
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -85,7 +87,7 @@ func NewKeyLifecycle(keys *envelope.Manager, life *envelope.Lifecycle, admin env
 		opts.Workers = 16
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = logging.New(os.Stderr, slog.LevelInfo)
 	}
 	settle, keyTTL := keys.CacheTTLs()
 	return &KeyLifecycle{keys: keys, life: life, admin: admin, records: records, replay: replay, work: work,

@@ -30,6 +30,7 @@ import (
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/localmode"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/store"
 )
 
@@ -78,7 +79,7 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	dir := t.TempDir()
 	v := &Vault{t: t, Dir: dir, Logs: &SyncBuffer{}}
 	v.guardLeaks()
-	logger := slog.New(slog.NewJSONHandler(v.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := logging.New(v.Logs, slog.LevelDebug)
 	env, err := localmode.Start(context.Background(), localmode.Settings{
 		Dir:              dir,
 		DynamoDBEndpoint: endpoint,
@@ -104,7 +105,14 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	if opts.WrapHandler != nil {
 		handler = opts.WrapHandler(handler)
 	}
-	v.Server = httptest.NewServer(handler)
+	// The local server's own configuration and listener, so that tests
+	// see what make run answers (its header bound included).
+	v.Server = httptest.NewUnstartedServer(handler)
+	config := httpapi.NewServer(v.API)
+	config.Handler = handler
+	v.Server.Config = config
+	v.Server.Listener = httpapi.Listener(v.Server.Listener, v.API)
+	v.Server.Start()
 	t.Cleanup(v.Server.Close)
 	return v
 }
