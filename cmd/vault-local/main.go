@@ -62,6 +62,7 @@ func run() error {
 	fmt.Fprintf(os.Stderr, "card vault (local mode) listening on http://%s\n", listener.Addr())
 	fmt.Fprintf(os.Stderr, "  data, keys and audit log: %s\n", settings.Dir)
 	fmt.Fprintf(os.Stderr, "  client registry:          %s\n", settings.ClientsFile)
+	fmt.Fprintf(os.Stderr, "  forward destinations:     %s\n", settings.DestinationsFile)
 	fmt.Fprintf(os.Stderr, "  demo client credentials:  %s\n", filepath.Join(settings.Dir, localmode.DemoClientFile))
 	fmt.Fprintf(os.Stderr, "  DynamoDB endpoint:        %s (table %s)\n", env.DynamoDBEndpoint(), settings.Table)
 

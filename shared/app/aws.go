@@ -17,6 +17,7 @@ import (
 	"github.com/cardvault/vault/shared/config"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
+	"github.com/cardvault/vault/shared/forward"
 	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
@@ -80,6 +81,8 @@ func RunWorker() {
 //	VAULT_KEY_CACHE_TTL         unwrapped key lifetime (default 5m)
 //	VAULT_PRIMARY_TTL           primary version lifetime (default 1m)
 //	VAULT_KEY_CACHE_SIZE        unwrapped key versions held (default 1024)
+//	VAULT_DESTINATIONS_SECRET_ARN  the forward destinations (or
+//	                            VAULT_DESTINATIONS_KMS); forward only
 //	VAULT_AUDIT_BUS             EventBridge bus for audit events (default bus
 //	                            when empty); events are also logged
 //
@@ -116,6 +119,12 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 			return nil, err
 		}
 	}
+	var destinations forward.Source
+	if fn.NeedsDestinations {
+		if destinations, err = loadDestinations(ctx, loader, registry); err != nil {
+			return nil, err
+		}
+	}
 	events := eventbridge.NewFromConfig(cfg)
 	bus := loader.String("VAULT_AUDIT_BUS", "")
 	keyOpts, err := keyOptions(loader)
@@ -123,14 +132,17 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		return nil, err
 	}
 	c := &Components{
-		Logger:     logger,
-		Store:      store.New(dynamodb.NewFromConfig(cfg), loader.String("VAULT_TABLE", "card-vault")),
-		VaultKeys:  vaultKeys,
-		Clients:    wire.StaticRegistry(registry),
-		Audit:      audit.AWSSink(logger, events, bus),
-		Metrics:    metrics.NewRecorder(os.Stdout, fn.Name),
-		Now:        time.Now,
-		KeyOptions: keyOpts,
+		Logger:    logger,
+		Store:     store.New(dynamodb.NewFromConfig(cfg), loader.String("VAULT_TABLE", "card-vault")),
+		VaultKeys: vaultKeys,
+		Clients:   wire.StaticRegistry(registry),
+		// One warm HTTP client per destination for the container's life.
+		Destinations: destinations,
+		Transports:   forward.NewTransports(),
+		Audit:        audit.AWSSink(logger, events, bus),
+		Metrics:      metrics.NewRecorder(os.Stdout, fn.Name),
+		Now:          time.Now,
+		KeyOptions:   keyOpts,
 	}
 	c.Background = func(*vault.KeyLifecycle) vault.BackgroundWork { return EventWork{Client: events, Bus: bus} }
 	if fn.NeedsKeys {
@@ -141,6 +153,30 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		c.UseKeyring(func() (envelope.Keyring, error) { return kmskeyring.New(kmsClient, arn), nil })
 	}
 	return c, nil
+}
+
+// loadDestinations reads the destinations document at cold start and
+// refuses it whole on any error, and refuses a registry whose clients
+// name a destination it does not hold. An empty document is the
+// template's placeholder: a forward function without destinations has
+// nothing to do, so its cold start fails, naming the secret to load.
+func loadDestinations(ctx context.Context, loader *config.Loader, registry *wire.Registry) (forward.Source, error) {
+	doc, err := loader.Secret(ctx, "VAULT_DESTINATIONS", false)
+	if err != nil {
+		return nil, err
+	}
+	dests, err := forward.ParseDestinations(doc.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("VAULT_DESTINATIONS: %w", err)
+	}
+	if dests.Len() == 0 {
+		return nil, fmt.Errorf("VAULT_DESTINATIONS (secret %s) holds no destination: it is the template's placeholder; load the real document with put-secret-value (docs/deploy.md)",
+			loader.String("VAULT_DESTINATIONS_SECRET_ARN", "VAULT_DESTINATIONS"))
+	}
+	if err := forward.CheckRegistry(registry, dests); err != nil {
+		return nil, err
+	}
+	return forward.StaticSource(dests), nil
 }
 
 func keyOptions(l *config.Loader) (envelope.Options, error) {

@@ -117,6 +117,11 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 	}
 
 	e.DurationMS = time.Since(start).Milliseconds()
+	if ft := reply.Trace.Forward; ft != nil {
+		// What a forward sent and what came back, refused or not.
+		e.Destination, e.Method, e.Route = ft.Destination, ft.Method, ft.Route
+		e.ProviderStatus, e.ProviderMS = ft.ProviderStatus, ft.ProviderMS
+	}
 	if err == nil {
 		e.Outcome = audit.Allowed
 		if reply.Trace.Token != "" {
@@ -176,7 +181,7 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 	if err != nil {
 		return Reply{}, err
 	}
-	req := &Request{Params: params}
+	req := &Request{Params: params, RequestID: e.RequestID}
 	want := wire.Expect{Op: route.Op, MerchantID: params["merchant_id"], Token: params["token"], Name: params["name"]}
 	switch route.Body {
 	case JOSEBody:

@@ -27,6 +27,8 @@ const (
 type Request struct {
 	Params map[string]string
 	Auth   *wire.Request
+	// RequestID is the request's id in the audit trail.
+	RequestID string
 }
 
 // Caller is the operation's view of the authenticated client.

@@ -22,6 +22,7 @@ import (
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/client"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/forward"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
@@ -41,6 +42,9 @@ type Settings struct {
 	Table string
 	// ClientsFile is the client registry (VAULT_CLIENTS_FILE).
 	ClientsFile string
+	// DestinationsFile is the forward destinations document
+	// (VAULT_DESTINATIONS_FILE); an edit takes effect without a restart.
+	DestinationsFile string
 	// KeyOptions tune the merchant key cache.
 	KeyOptions envelope.Options
 	// Now is the clock for every component (default time.Now); tests move
@@ -67,6 +71,7 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 		DynamoDBEndpoint: getenv("VAULT_DYNAMODB_ENDPOINT"),
 		Table:            getenv("VAULT_TABLE"),
 		ClientsFile:      getenv("VAULT_CLIENTS_FILE"),
+		DestinationsFile: getenv("VAULT_DESTINATIONS_FILE"),
 		KeyOptions:       LocalKeyOptions,
 	}
 	for name, d := range map[string]*time.Duration{"VAULT_KEY_CACHE_TTL": &s.KeyOptions.KeyTTL, "VAULT_PRIMARY_TTL": &s.KeyOptions.PrimaryTTL} {
@@ -107,6 +112,9 @@ func (s Settings) withDefaults() Settings {
 	if s.ClientsFile == "" {
 		s.ClientsFile = filepath.Join(s.Dir, "clients.json")
 	}
+	if s.DestinationsFile == "" {
+		s.DestinationsFile = filepath.Join(s.Dir, DestinationsFile)
+	}
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -118,8 +126,11 @@ const (
 	MasterKeyFile  = "master.key"
 	VaultJWKSFile  = "vault-jwks.json"
 	DemoClientFile = "demo-client.json"
-	AuditFile      = "audit.jsonl"
-	dynaliteDir    = "dynalite"
+	// DestinationsFile is the default forward destinations document,
+	// created empty on first start.
+	DestinationsFile = "destinations.json"
+	AuditFile        = "audit.jsonl"
+	dynaliteDir      = "dynalite"
 	// endpointFile holds the endpoint of the dynalite a running local
 	// server started, for other local processes to share.
 	endpointFile = "dynamodb-endpoint"
@@ -154,6 +165,9 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		return nil, err
 	}
 	if err := ensureDemoClient(s); err != nil {
+		return nil, err
+	}
+	if err := ensureDestinations(s.DestinationsFile); err != nil {
 		return nil, err
 	}
 	env := &Env{Settings: s}
@@ -195,14 +209,20 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 	if s.WrapKeyring != nil {
 		kr = s.WrapKeyring(kr)
 	}
+	clients := wire.FileRegistry(s.ClientsFile)
 	env.Components = &app.Components{
-		Logger:     logger,
-		Store:      store.New(dynamo, s.Table, store.WithClock(s.Now)),
-		VaultKeys:  vaultKeys,
-		Clients:    wire.FileRegistry(s.ClientsFile),
-		Audit:      sink,
-		Now:        s.Now,
-		KeyOptions: s.KeyOptions,
+		Logger:    logger,
+		Store:     store.New(dynamo, s.Table, store.WithClock(s.Now)),
+		VaultKeys: vaultKeys,
+		Clients:   clients,
+		// Followed like the registry, and checked against it: a refused
+		// document (or a client naming an unknown destination) makes
+		// every forward answer 503 until it is fixed.
+		Destinations: forward.Checked(forward.FileSource(s.DestinationsFile), clients),
+		Transports:   forward.NewTransports(),
+		Audit:        sink,
+		Now:          s.Now,
+		KeyOptions:   s.KeyOptions,
 	}
 	env.UseKeyring(func() (envelope.Keyring, error) { return kr, nil })
 	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -316,6 +336,22 @@ func ensureDemoClient(s Settings) error {
 		return fmt.Errorf("demo registry: %w", err)
 	}
 	return writeNew(s.ClientsFile, registry)
+}
+
+// ensureDestinations writes an empty, valid destinations document unless
+// one exists, so that a first `make run` serves forward (answering 403
+// until the operator adds a destination).
+func ensureDestinations(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	err := writeNew(path, []byte(forward.EmptyDocument))
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	return err
 }
 
 // writeNew creates path with owner-only permissions; it never overwrites.

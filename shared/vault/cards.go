@@ -77,6 +77,8 @@ type Trace struct {
 	// and from the keyring.
 	KeyCacheHits   int
 	KeyCacheMisses int
+	// Forward describes a forward (nil for every other operation).
+	Forward *ForwardTrace
 }
 
 // usedKeys records a key lookup in the trace.

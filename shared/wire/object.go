@@ -73,3 +73,17 @@ func (o Object) Int(name string) (v int, present bool, err error) {
 	}
 	return int(n), true, nil
 }
+
+// Raw returns member name's raw JSON value (absent or null: not
+// present). The value passed the strict scan with the whole payload: valid
+// JSON, valid UTF-8, no duplicate member names at any depth.
+func (o Object) Raw(name string) (raw []byte, present bool) { return o.raw(name) }
+
+// Names returns the object's member names in document order.
+func (o Object) Names() []string {
+	names := make([]string, len(o.members))
+	for i, m := range o.members {
+		names[i] = string(m.name)
+	}
+	return names
+}
