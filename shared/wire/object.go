@@ -87,3 +87,13 @@ func (o Object) Names() []string {
 	}
 	return names
 }
+
+// ParseObject reads doc, a JSON object, through the strict scan (valid
+// UTF-8, no member names encoding/json could confuse, at any depth).
+func ParseObject(doc []byte) (Object, error) {
+	members, err := parseStrictObject(doc, nil)
+	if err != nil {
+		return Object{}, err
+	}
+	return Object{members: members}, nil
+}
