@@ -70,7 +70,7 @@ func (r Route) Match(method string, segments []string) bool {
 		return false
 	}
 	for i, p := range r.parts {
-		if p != "*" && p != segments[i] {
+		if segments[i] == "" || p != "*" && p != segments[i] {
 			return false
 		}
 	}

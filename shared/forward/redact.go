@@ -34,13 +34,16 @@ func NewRedactor(values []string) *Redactor {
 			continue
 		}
 		add(v)
-		add(jsonEscaped(v, true))
-		add(jsonEscaped(v, false))
-		add(strings.ReplaceAll(jsonEscaped(v, false), "/", `\/`))
-		add(asciiJSON(v))
+		for _, html := range []bool{true, false} {
+			for _, j := range []string{jsonEscaped(v, html), asciiJSON(jsonEscaped(v, html))} {
+				add(j)
+				add(strings.ReplaceAll(j, "/", `\/`))
+			}
+		}
 		add(url.QueryEscape(v))
-		add(url.PathEscape(v))
 		add(strings.ReplaceAll(url.QueryEscape(v), "+", "%20"))
+		add(url.PathEscape(v))
+		add((&url.URL{Path: v}).EscapedPath())
 	}
 	// Longest first, so that a value inside another is not replaced
 	// piecemeal and the longer one missed.
@@ -71,11 +74,11 @@ func jsonEscaped(s string, html bool) string {
 	return out[1 : len(out)-2] // the quotes and the newline
 }
 
-// asciiJSON is s as inside a JSON string written by an encoder that
-// escapes everything outside ASCII (\u00e9).
-func asciiJSON(s string) string {
+// asciiJSON is escaped JSON string content with everything outside ASCII
+// escaped too (\u00e9), as some encoders write it.
+func asciiJSON(escaped string) string {
 	var b strings.Builder
-	for _, r := range jsonEscaped(s, false) {
+	for _, r := range escaped {
 		if r < 0x80 {
 			b.WriteRune(r)
 			continue
