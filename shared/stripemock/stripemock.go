@@ -86,9 +86,10 @@ type Server struct {
 	// certificate: the destination's ca_pem.
 	CAPEM string
 
-	cmd   *exec.Cmd
-	front *http.Server
-	done  chan error
+	cmd     *exec.Cmd
+	front   *http.Server
+	exited  chan struct{} // closed when stripe-mock has exited
+	waitErr error
 }
 
 // Start runs the binary on free loopback ports and the TLS front on
@@ -115,8 +116,8 @@ func Start(ctx context.Context, bin, frontAddr string, logs io.Writer) (*Server,
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("stripemock: starting %s: %w", bin, err)
 	}
-	s := &Server{cmd: cmd, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
+	s := &Server{cmd: cmd, exited: make(chan struct{})}
+	go func() { s.waitErr = cmd.Wait(); close(s.exited) }()
 	if err := s.waitFor(ctx, backend); err != nil {
 		s.Close()
 		return nil, err
@@ -148,8 +149,8 @@ func (s *Server) waitFor(ctx context.Context, addr string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-s.done:
-			return fmt.Errorf("stripemock: stripe-mock exited: %v", err)
+		case <-s.exited:
+			return fmt.Errorf("stripemock: stripe-mock exited: %v", s.waitErr)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -170,12 +171,15 @@ func (s *Server) Close() {
 	}
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
-		<-s.done
+		<-s.exited
 	}
 }
 
 // Wait blocks until stripe-mock exits.
-func (s *Server) Wait() error { return <-s.done }
+func (s *Server) Wait() error {
+	<-s.exited
+	return s.waitErr
+}
 
 // Destination is the destinations-document entry for this server: Stripe's
 // PaymentMethod and PaymentIntent routes, the Idempotency-Key and
