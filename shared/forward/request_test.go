@@ -192,3 +192,51 @@ func TestBuildWithoutCard(t *testing.T) {
 		t.Fatalf("card placeholder without a card: %v", err)
 	}
 }
+
+// TestAdyenExampleOfTheDocs is docs/api.md's JSON example, byte for byte.
+func TestAdyenExampleOfTheDocs(t *testing.T) {
+	r, err := parse(t, `{"method": "POST", "path": "/v71/payments",
+	 "headers": {"Idempotency-Key": "order-8812-1"},
+	 "content_type": "application/json",
+	 "body": {"amount": {"currency": "EUR", "value": 1000},
+	          "merchantAccount": "ShopECOM", "reference": "order-8812",
+	          "paymentMethod": {"type": "scheme", "number": "{{card.number}}",
+	                            "expiryMonth": "{{card.exp_month}}", "expiryYear": "{{card.exp_year}}",
+	                            "holderName": "{{card.holder_name}}"},
+	          "additionalData": {"expiry": {"month": "{{card.exp_month|number}}", "year": "{{card.exp_year|number}}"}}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := ParseDestinations([]byte(`{"destinations": [{"id": "adyen", "url": "https://checkout-test.adyen.com",
+	 "routes": [{"method": "POST", "path": "/v71/payments"}],
+	 "request_headers": ["Idempotency-Key"], "response_headers": ["pspReference"],
+	 "credential": {"secret": "adyen_api_key", "header": "X-API-Key"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := ds.Get("adyen")
+	route, err := d.MatchRoute("POST", []string{"v71", "payments"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for holder, want := range map[string]string{
+		"Jane Doe":       `{"amount":{"currency":"EUR","value":1000},"merchantAccount":"ShopECOM","reference":"order-8812","paymentMethod":{"type":"scheme","number":"4242424242424242","expiryMonth":"12","expiryYear":"2030","holderName":"Jane Doe"},"additionalData":{"expiry":{"month":12,"year":2030}}}`,
+		`Jane "JD" Doe`:  `"holderName":"Jane \"JD\" Doe"`,
+		`x","number":"1`: `"holderName":"x\",\"number\":\"1"`,
+	} {
+		v := Values{
+			Card:    &Card{Number: secret.New("4242424242424242"), ExpMonth: 12, ExpYear: 2030, HolderName: secret.New(holder)},
+			Secrets: map[string]secret.Secret[string]{"adyen_api_key": secret.New("AQE1hmfx")},
+		}
+		out, _, err := Build(d, r, route, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out.Body), want) {
+			t.Errorf("holder %q: body %s, want %s", holder, out.Body, want)
+		}
+		if out.Header.Get("X-Api-Key") != "AQE1hmfx" || out.URL != "https://checkout-test.adyen.com/v71/payments" {
+			t.Errorf("headers %v url %s", out.Header, out.URL)
+		}
+	}
+}
