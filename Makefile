@@ -149,7 +149,8 @@ FUZZ_TARGETS := \
 	shared/card:FuzzNormalizeValidate shared/card:FuzzMask shared/card:FuzzFindCVC \
 	shared/wire:FuzzOpenBearer shared/wire:FuzzOpenJWE shared/wire:FuzzStrictClaims \
 	shared/wire:FuzzParseRegistry shared/wire:FuzzParseVaultKeys \
-	shared/envelope:FuzzRecordOpen shared/httpapi:FuzzHandle
+	shared/envelope:FuzzRecordOpen shared/httpapi:FuzzHandle \
+	shared/forward:FuzzParseDestinations shared/forward:FuzzBuildJSON
 FUZZTIME         ?= 30s
 # New inputs are minimised for at most this long; the engine's default (60s)
 # would eat a short FUZZTIME whole.
