@@ -125,8 +125,8 @@ func ParseRequest(o wire.Object) (*Request, error) {
 			return nil, malformed("a form body must be an object of string values")
 		}
 		for _, name := range form.Names() {
-			v, _, err := form.String(name)
-			if err != nil {
+			v, present, err := form.String(name)
+			if err != nil || !present {
 				return nil, malformed("a form body must be an object of string values")
 			}
 			if err := noPlaceholder(name, "form field names"); err != nil {
@@ -164,8 +164,8 @@ func stringMap(o wire.Object, name string) ([]Field, error) {
 	}
 	var out []Field
 	for _, n := range obj.Names() {
-		v, _, err := obj.String(n)
-		if err != nil {
+		v, present, err := obj.String(n)
+		if err != nil || !present {
 			return nil, malformed("request." + name + " must be an object of strings")
 		}
 		out = append(out, Field{Name: n, Value: v})

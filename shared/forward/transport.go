@@ -126,6 +126,12 @@ func (t *Transports) Send(ctx context.Context, d *Destination, out *Outgoing) (A
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
+	if err == nil && ctx.Err() != nil {
+		// The deadline passed while the body was read: the transport may
+		// end such a body as if it were complete, and a truncated answer
+		// must never pass for the provider's.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return Answer{}, connectionError(ctx, err)
 	}
@@ -136,7 +142,11 @@ func (t *Transports) Send(ctx context.Context, d *Destination, out *Outgoing) (A
 }
 
 func connectionError(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+	// A timer of the transport (the TLS handshake's, the dial's) within
+	// the destination's timeout is the same timeout, reached earlier.
+	var timeout interface{ Timeout() bool }
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &timeout) && timeout.Timeout() {
 		return vaulterr.Wrap(vaulterr.DestinationTimeout, "the provider did not answer in time", err)
 	}
 	var refused errRefusedAddress

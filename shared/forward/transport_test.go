@@ -147,9 +147,9 @@ func TestTimeoutCoversTheWholeAnswer(t *testing.T) {
 	defer close(release)
 	d := testDestination(t, srv, false, `, "timeout_ms": 150`)
 	start := time.Now()
-	_, err := NewTransports().Send(context.Background(), d, get(d))
+	a, err := NewTransports().Send(context.Background(), d, get(d))
 	if codeOf(err) != vaulterr.DestinationTimeout {
-		t.Fatalf("stalled body: %v, want destination_timeout", err)
+		t.Fatalf("stalled body: %v %+v, want destination_timeout", err, a)
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("took %v for a 150 ms timeout", took)
