@@ -132,18 +132,17 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		return nil, err
 	}
 	c := &Components{
-		Logger:    logger,
-		Store:     store.New(dynamodb.NewFromConfig(cfg), loader.String("VAULT_TABLE", "card-vault")),
-		VaultKeys: vaultKeys,
-		Clients:   wire.StaticRegistry(registry),
-		// One warm HTTP client per destination for the container's life.
-		Destinations: destinations,
-		Transports:   forward.NewTransports(),
-		Audit:        audit.AWSSink(logger, events, bus),
-		Metrics:      metrics.NewRecorder(os.Stdout, fn.Name),
-		Now:          time.Now,
-		KeyOptions:   keyOpts,
+		Logger:     logger,
+		Store:      store.New(dynamodb.NewFromConfig(cfg), loader.String("VAULT_TABLE", "card-vault")),
+		VaultKeys:  vaultKeys,
+		Clients:    wire.StaticRegistry(registry),
+		Audit:      audit.AWSSink(logger, events, bus),
+		Metrics:    metrics.NewRecorder(os.Stdout, fn.Name),
+		Now:        time.Now,
+		KeyOptions: keyOpts,
 	}
+	// One warm HTTP client per destination for the container's life.
+	c.Destinations, c.Transports = destinations, forward.NewTransports()
 	c.Background = func(*vault.KeyLifecycle) vault.BackgroundWork { return EventWork{Client: events, Bus: bus} }
 	if fn.NeedsKeys {
 		arn := loader.String("VAULT_KMS_KEY_ARN", "")

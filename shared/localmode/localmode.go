@@ -126,11 +126,8 @@ const (
 	MasterKeyFile  = "master.key"
 	VaultJWKSFile  = "vault-jwks.json"
 	DemoClientFile = "demo-client.json"
-	// DestinationsFile is the default forward destinations document,
-	// created empty on first start.
-	DestinationsFile = "destinations.json"
-	AuditFile        = "audit.jsonl"
-	dynaliteDir      = "dynalite"
+	AuditFile      = "audit.jsonl"
+	dynaliteDir    = "dynalite"
 	// endpointFile holds the endpoint of the dynalite a running local
 	// server started, for other local processes to share.
 	endpointFile = "dynamodb-endpoint"
@@ -138,6 +135,10 @@ const (
 	// operation for every merchant.
 	DemoClientID = "demo-app"
 )
+
+// DestinationsFile is the default forward destinations document under
+// Settings.Dir, created empty on first start.
+const DestinationsFile = "destinations.json"
 
 // Env is a running local vault's backends.
 type Env struct {
@@ -209,21 +210,20 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 	if s.WrapKeyring != nil {
 		kr = s.WrapKeyring(kr)
 	}
-	clients := wire.FileRegistry(s.ClientsFile)
 	env.Components = &app.Components{
-		Logger:    logger,
-		Store:     store.New(dynamo, s.Table, store.WithClock(s.Now)),
-		VaultKeys: vaultKeys,
-		Clients:   clients,
-		// Followed like the registry, and checked against it: a refused
-		// document (or a client naming an unknown destination) makes
-		// every forward answer 503 until it is fixed.
-		Destinations: forward.Checked(forward.FileSource(s.DestinationsFile), clients),
-		Transports:   forward.NewTransports(),
-		Audit:        sink,
-		Now:          s.Now,
-		KeyOptions:   s.KeyOptions,
+		Logger:     logger,
+		Store:      store.New(dynamo, s.Table, store.WithClock(s.Now)),
+		VaultKeys:  vaultKeys,
+		Clients:    wire.FileRegistry(s.ClientsFile),
+		Audit:      sink,
+		Now:        s.Now,
+		KeyOptions: s.KeyOptions,
 	}
+	// Followed like the registry, and checked against it: a refused
+	// document (or a client naming an unknown destination) makes every
+	// forward answer 503 until it is fixed.
+	env.Destinations = forward.Checked(forward.FileSource(s.DestinationsFile), env.Clients)
+	env.Transports = forward.NewTransports()
 	env.UseKeyring(func() (envelope.Keyring, error) { return kr, nil })
 	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	env.stopWork = stop
