@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO        ?= go
 # Every Lambda function: directory name = logical id in template.yaml
 # (VaultCardFunction <-> functions/vault-card).
-FUNCTIONS := vault-card get-masked reveal-card delete-card put-secret reveal-secret secret-metadata jwks merchant-keys rotate-dek
+FUNCTIONS := vault-card get-masked reveal-card delete-card put-secret reveal-secret secret-metadata jwks merchant-keys rotate-dek forward
 BUILD_DIR ?= build
 # Lambda build flags: static, no RPC shim (provided.al2023), reproducible.
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
@@ -27,8 +27,24 @@ deps: node_modules/dynalite/cli.js ## Install Go modules and dynalite (npm).
 run: deps ## Serve the vault locally (VAULT_ADDR, default 127.0.0.1:3000).
 	$(GO) run ./cmd/vault-local
 
+# stripe-mock, Stripe's API emulator, for the forward tests and the local
+# demo: installed from the Go module proxy into .tools/ (git-ignored). The
+# version is also shared/stripemock.Version; a test holds the two equal.
+STRIPE_MOCK_VERSION ?= v0.203.0
+STRIPE_MOCK := $(CURDIR)/.tools/stripe-mock-$(STRIPE_MOCK_VERSION)/stripe-mock
+
+$(STRIPE_MOCK):
+	GOBIN=$(dir $@) $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+
+.PHONY: stripe-mock-install
+stripe-mock-install: $(STRIPE_MOCK) ## Install stripe-mock into .tools/ (the tests need it).
+
+.PHONY: stripe-mock
+stripe-mock: deps $(STRIPE_MOCK) ## Run stripe-mock behind TLS on loopback and register it as the local vault's "stripe-mock" destination.
+	$(GO) run ./cmd/stripe-mock-local
+
 .PHONY: test
-test: deps ## Vet and run every test with the race detector (dynalite included).
+test: deps $(STRIPE_MOCK) ## Vet and run every test with the race detector (dynalite and stripe-mock included).
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
@@ -133,7 +149,8 @@ FUZZ_TARGETS := \
 	shared/card:FuzzNormalizeValidate shared/card:FuzzMask shared/card:FuzzFindCVC \
 	shared/wire:FuzzOpenBearer shared/wire:FuzzOpenJWE shared/wire:FuzzStrictClaims \
 	shared/wire:FuzzParseRegistry shared/wire:FuzzParseVaultKeys \
-	shared/envelope:FuzzRecordOpen shared/httpapi:FuzzHandle
+	shared/envelope:FuzzRecordOpen shared/httpapi:FuzzHandle \
+	shared/forward:FuzzParseDestinations shared/forward:FuzzBuildJSON
 FUZZTIME         ?= 30s
 # New inputs are minimised for at most this long; the engine's default (60s)
 # would eat a short FUZZTIME whole.

@@ -9,7 +9,7 @@
 #
 # With arguments, only the named steps run again (product, requestpath,
 # kms, coldmiss, coldstart, loopback, rotation) and the others' output is
-# kept: `bash bench/run.sh loopback coldstart`.
+# kept: `bash bench/run.sh loopback coldstart`. (forward is a step too.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -56,6 +56,10 @@ step requestpath.txt bench "$GO" test -run '^$' -bench RequestPath -benchmem -be
 if [[ -f bench/out/requestpath.prof ]]; then
 	(cd bench && "$GO" tool pprof -top -tagfocus=side=vault -nodecount=30 out/inproc.test out/requestpath.prof >out/requestpath-vault.top 2>/dev/null) || true
 fi
+
+# 1b) forward: the latency and CPU it adds over calling the same loopback
+#     TLS provider directly, against the bare JOSE floor, interleaved.
+step forward.txt bench "$GO" test -run '^$' -bench Forward -benchtime=3s -count=1 ./inproc/
 
 # 2), 3) KMS calls per 1,000 operations and ciphertext sizes.
 step kms.txt bench "$GO" test -run '^$' -bench 'KMSPer1000|CiphertextSize' -benchtime=2x -count=1 ./inproc/

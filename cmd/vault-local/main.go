@@ -58,6 +58,7 @@ func run(logger *slog.Logger) error {
 		"url", "http://"+listener.Addr().String(),
 		"data_dir", settings.Dir,
 		"client_registry", settings.ClientsFile,
+		"forward_destinations", settings.DestinationsFile,
 		"demo_client_credentials", filepath.Join(settings.Dir, localmode.DemoClientFile),
 		"dynamodb_endpoint", env.DynamoDBEndpoint(),
 		"table", settings.Table)

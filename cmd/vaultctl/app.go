@@ -60,6 +60,7 @@ func commands() map[string]command {
 		"masked":     {"print a card's masked view", runMasked},
 		"reveal":     {"print a card in clear (decrypted and verified)", runReveal},
 		"delete":     {"delete a card", runDelete},
+		"forward":    {"send a request to a provider through the vault (card and credential filled in, answer redacted)", runForward},
 		"secret":     {"secret put | get | reveal | delete", runSecret},
 		"shred":      {"crypto-shred a merchant (irreversible)", runShred},
 		"vault-keys": {"the vault's own JOSE keys: list | generate | add | sign-with | retire", runVaultKeys},

@@ -18,6 +18,7 @@ import (
 	"github.com/cardvault/vault/shared/config"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
+	"github.com/cardvault/vault/shared/forward"
 	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
@@ -81,6 +82,8 @@ func RunWorker() {
 //	VAULT_KEY_CACHE_TTL         unwrapped key lifetime (default 5m)
 //	VAULT_PRIMARY_TTL           primary version lifetime (default 1m)
 //	VAULT_KEY_CACHE_SIZE        unwrapped key versions held (default 1024)
+//	VAULT_DESTINATIONS_SECRET_ARN  the forward destinations (or
+//	                            VAULT_DESTINATIONS_KMS); forward only
 //	VAULT_AUDIT_BUS             EventBridge bus for audit events (default bus
 //	                            when empty); events are also logged
 //
@@ -98,6 +101,12 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 	if err != nil {
 		return nil, err
 	}
+	var destinations forward.Source
+	if fn.NeedsDestinations {
+		if destinations, err = loadDestinations(ctx, loader, registry); err != nil {
+			return nil, err
+		}
+	}
 	events := eventbridge.NewFromConfig(cfg)
 	bus := loader.String("VAULT_AUDIT_BUS", "")
 	keyOpts, err := keyOptions(loader)
@@ -114,6 +123,8 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		Now:        time.Now,
 		KeyOptions: keyOpts,
 	}
+	// One warm HTTP client per destination for the container's life.
+	c.Destinations, c.Transports = destinations, forward.NewTransports()
 	c.Background = func(*vault.KeyLifecycle) vault.BackgroundWork { return EventWork{Client: events, Bus: bus} }
 	if fn.NeedsKeys {
 		arn := loader.String("VAULT_KMS_KEY_ARN", "")
@@ -172,6 +183,30 @@ func LoadSecrets(ctx context.Context, fn Function, loader *config.Loader) (*wire
 
 func unusableSecret(loader *config.Loader, name string, err error) error {
 	return fmt.Errorf("%s (%s) is not usable; load it (docs/deploy.md): %w", name, loader.Source(name), err)
+}
+
+// loadDestinations reads the destinations document at cold start and
+// refuses it whole on any error, and refuses a registry whose clients
+// name a destination it does not hold. An empty document is the
+// template's placeholder: a forward function without destinations has
+// nothing to do, so its cold start fails, naming the secret to load.
+func loadDestinations(ctx context.Context, loader *config.Loader, registry *wire.Registry) (forward.Source, error) {
+	doc, err := loader.Secret(ctx, "VAULT_DESTINATIONS", false)
+	if err != nil {
+		return nil, err
+	}
+	dests, err := forward.ParseDestinations(doc.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("VAULT_DESTINATIONS: %w", err)
+	}
+	if dests.Len() == 0 {
+		return nil, fmt.Errorf("VAULT_DESTINATIONS (secret %s) holds no destination: it is the template's placeholder; load the real document with put-secret-value (docs/deploy.md)",
+			loader.String("VAULT_DESTINATIONS_SECRET_ARN", "VAULT_DESTINATIONS"))
+	}
+	if err := forward.CheckRegistry(registry, dests); err != nil {
+		return nil, err
+	}
+	return forward.StaticSource(dests), nil
 }
 
 func keyOptions(l *config.Loader) (envelope.Options, error) {

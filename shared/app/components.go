@@ -12,6 +12,7 @@ import (
 
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/forward"
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/metrics"
@@ -27,6 +28,11 @@ type Components struct {
 	VaultKeys *wire.VaultKeys
 	Clients   wire.RegistrySource
 	Audit     audit.Sink
+	// Destinations are the operator's forward destinations (nil where the
+	// process does not forward); Transports keeps one warm HTTP client
+	// per destination.
+	Destinations forward.Source
+	Transports   forward.Sender
 	// Metrics, if set, receives one EMF line per request.
 	Metrics *metrics.Recorder
 	Now     func() time.Time
@@ -130,6 +136,26 @@ func (c *Components) KeyLifecycle() (*vault.KeyLifecycle, error) {
 		}
 	})
 	return c.life, c.lifeErr
+}
+
+// Forwarder builds the forward operation.
+func (c *Components) Forwarder() (*vault.Forwarder, error) {
+	km, err := c.KeyManager()
+	if err != nil {
+		return nil, err
+	}
+	dests := c.Destinations
+	if dests == nil {
+		dests = forward.StaticSource(nil)
+	}
+	sender := c.Transports
+	if sender == nil {
+		sender = forward.NewTransports()
+	}
+	return vault.NewForwarder(vault.ForwarderDeps{
+		Cards: c.Store, Secrets: c.Store, Replay: c.Store, Merchants: c.Store, Keys: km,
+		Destinations: dests, Sender: sender, Audit: c.Audit, Now: c.Now,
+	}), nil
 }
 
 // SecretVault builds the secret operations that need keys.

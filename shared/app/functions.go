@@ -26,7 +26,10 @@ type Function struct {
 	// NeedsClients: the function authenticates client requests, so it
 	// reads the client registry.
 	NeedsClients bool
-	Routes       func(c *Components) ([]httpapi.Route, error)
+	// NeedsDestinations: the function forwards to the operator's
+	// destinations, so it reads the destinations document.
+	NeedsDestinations bool
+	Routes            func(c *Components) ([]httpapi.Route, error)
 }
 
 // Functions lists every HTTP function of the vault.
@@ -100,6 +103,19 @@ var Functions = []Function{
 				return nil, err
 			}
 			return httpapi.MerchantKeysRoutes(l), nil
+		},
+	},
+	{
+		// forward opens JWE bodies, unwraps merchant keys to read cards and
+		// credentials, and sends them to the operator's destinations; its
+		// answers are JSON, never sealed.
+		Name: "forward", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true, NeedsDestinations: true,
+		Routes: func(c *Components) ([]httpapi.Route, error) {
+			f, err := c.Forwarder()
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.ForwardRoutes(f), nil
 		},
 	},
 	{

@@ -44,6 +44,9 @@ const (
 	ActionKeyVersionDestroyed = "key_version_destroyed"
 	ActionMerchantShredded    = "merchant_shredded"
 	ActionRecordsPurged       = "records_purged"
+	// ActionForwardSending is recorded before a forward sends card data
+	// out; the forward fails (503) if it cannot be.
+	ActionForwardSending = "forward_sending"
 )
 
 // Event is one audited action: a request (allowed or refused) or a
@@ -86,6 +89,17 @@ type Event struct {
 	Records int `json:"records,omitempty"`
 	// TargetVersion is the key version a rotation moves records to.
 	TargetVersion uint32 `json:"target_version,omitempty"`
+
+	// Destination, Method and Route describe a forward: the operator's
+	// destination id, the HTTP method and the destination's route pattern
+	// the path matched (never the path itself, which may hold ids).
+	// ProviderStatus is the provider's status code and ProviderMS how long
+	// the provider took; absent when nothing was sent or no answer came.
+	Destination    string `json:"destination,omitempty"`
+	Method         string `json:"method,omitempty"`
+	Route          string `json:"route,omitempty"`
+	ProviderStatus int    `json:"provider_status,omitempty"`
+	ProviderMS     int64  `json:"provider_latency_ms,omitempty"`
 
 	// Hash is the local file chain's SHA-256 of this line's canonical form
 	// (see FileSink); it is always the last member.

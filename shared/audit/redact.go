@@ -30,6 +30,7 @@ func prepare(e Event) Event {
 	for _, f := range []*string{
 		&e.Action, &e.Code, &e.ClientID, &e.Merchant, &e.Token,
 		&e.Secret, &e.SourceIP, &e.UserAgent, &e.JTI,
+		&e.Destination, &e.Method, &e.Route,
 	} {
 		*f = safeField(*f)
 	}

@@ -36,6 +36,8 @@ var contractRoutes = []string{
 	"DELETE /v1/merchants/{merchant_id}",
 	"GET /v1/jwks",
 	"GET /v1/health",
+	// Contract v1.1.
+	"POST /v1/forward",
 }
 
 // unauthenticatedRoutes are the routes the contract leaves open.
@@ -47,7 +49,9 @@ type functionSpec struct {
 	needsKeys      bool
 	needsVaultJWKS bool
 	needsClients   bool
-	routes         []string
+	// needsDestinations: the function reads the forward destinations.
+	needsDestinations bool
+	routes            []string
 }
 
 // functions lists every function the template must declare, by name: the
@@ -98,7 +102,7 @@ func specOf(fn app.Function) (functionSpec, error) {
 	if err != nil {
 		return functionSpec{}, fmt.Errorf("%s: routes: %v", fn.Name, err)
 	}
-	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS, needsClients: fn.NeedsClients}
+	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS, needsClients: fn.NeedsClients, needsDestinations: fn.NeedsDestinations}
 	authenticates := false
 	for _, r := range routes {
 		spec.routes = append(spec.routes, r.Key())

@@ -57,6 +57,7 @@ var samples = map[string]sample{
 	"rotate-dek-due.json":         {"rotate-dek", nil},
 	"rotate-dek-force.json":       {"rotate-dek", nil},
 	"rotate-dek-rewrap.json":      {"rotate-dek", nil},
+	"forward.json":                {"forward", []int{200}},
 }
 
 func readEvent(t *testing.T, name string) []byte {
@@ -173,6 +174,9 @@ func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
 			// A vault of its own: samples change state (one shreds the
 			// demo merchant) and must not depend on each other's order.
 			env := localVault(t, rec)
+			if s.function == "forward" {
+				useEchoDestination(t, env)
+			}
 			iv, err := invoke.New(env.Components, filepath.Join(env.Settings.Dir, localmode.DemoClientFile))
 			if err != nil {
 				t.Fatal(err)
@@ -210,7 +214,7 @@ func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
 	}
 	// Every function that stores or reads anything was observed (else the
 	// recorders are not in the path and the check above proves nothing).
-	for _, fn := range []string{"vault-card", "get-masked", "reveal-card", "delete-card", "put-secret", "reveal-secret", "secret-metadata", "merchant-keys", "rotate-dek"} {
+	for _, fn := range []string{"vault-card", "get-masked", "reveal-card", "delete-card", "put-secret", "reveal-secret", "secret-metadata", "merchant-keys", "rotate-dek", "forward"} {
 		if !called[fn] {
 			t.Errorf("no call of %s was recorded", fn)
 		}

@@ -218,7 +218,7 @@ func TestTableMatchesTheStore(t *testing.T) {
 }
 
 func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
-	readers := map[string][]string{"VaultJwksSecret": nil, "ClientRegistrySecret": nil}
+	readers := map[string][]string{"VaultJwksSecret": nil, "ClientRegistrySecret": nil, "DestinationsSecret": nil}
 	fns := functions(t)
 	for _, name := range sortedKeys(fns) {
 		spec := fns[name]
@@ -248,6 +248,9 @@ func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
 		if spec.needsVaultJWKS {
 			want = append(want, "VaultJwksSecret")
 		}
+		if spec.needsDestinations {
+			want = append(want, "DestinationsSecret")
+		}
 		sort.Strings(want)
 		if !slices.Equal(read, want) {
 			t.Errorf("%s reads secrets %v, want %v", name, read, want)
@@ -262,9 +265,12 @@ func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
 		if arn, ok := e["VAULT_CLIENTS_SECRET_ARN"]; ok != spec.needsClients || (ok && !deploy.Refers(arn, "ClientRegistrySecret")) {
 			t.Errorf("%s: VAULT_CLIENTS_SECRET_ARN = %v, NeedsClients = %v (want !Ref ClientRegistrySecret exactly when it does)", name, arn, spec.needsClients)
 		}
+		if arn, ok := e["VAULT_DESTINATIONS_SECRET_ARN"]; ok != spec.needsDestinations || (ok && !deploy.Refers(arn, "DestinationsSecret")) {
+			t.Errorf("%s: VAULT_DESTINATIONS_SECRET_ARN = %v, NeedsDestinations = %v (want !Ref DestinationsSecret exactly when it does)", name, arn, spec.needsDestinations)
+		}
 	}
 	// Each secret's resource policy denies every other principal.
-	policies := map[string]string{"VaultJwksSecret": "VaultJwksSecretPolicy", "ClientRegistrySecret": "ClientRegistrySecretPolicy"}
+	policies := map[string]string{"VaultJwksSecret": "VaultJwksSecretPolicy", "ClientRegistrySecret": "ClientRegistrySecretPolicy", "DestinationsSecret": "DestinationsSecretPolicy"}
 	for secretID, policyID := range policies {
 		pol, ok := template(t).Resources[policyID]
 		if !ok || !deploy.Refers(pol.Prop("SecretId"), secretID) {

@@ -147,6 +147,11 @@ func (a *API) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest, ref
 	}
 
 	e.DurationMS = time.Since(start).Milliseconds()
+	if ft := reply.Trace.Forward; ft != nil {
+		// What a forward sent and what came back, refused or not.
+		e.Destination, e.Method, e.Route = ft.Destination, ft.Method, ft.Route
+		e.ProviderStatus, e.ProviderMS = ft.ProviderStatus, ft.ProviderMS
+	}
 	if err == nil {
 		e.Outcome = audit.Allowed
 		if reply.Trace.Token != "" {
@@ -201,7 +206,7 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 	if err != nil {
 		return Reply{}, err
 	}
-	req := &Request{Params: params}
+	req := &Request{Params: params, RequestID: e.RequestID}
 	if closed {
 		req.witness = gate.witness
 	}

@@ -30,6 +30,8 @@ type Request struct {
 	// witness records the request's audit event ahead of an irreversible
 	// change (fail-closed operations only; see auditGate).
 	witness func(context.Context, vault.Trace) error
+	// RequestID is the request's id in the audit trail.
+	RequestID string
 }
 
 // Caller is the operation's view of the authenticated client.

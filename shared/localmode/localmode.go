@@ -22,6 +22,7 @@ import (
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/client"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/forward"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/store"
@@ -42,6 +43,9 @@ type Settings struct {
 	Table string
 	// ClientsFile is the client registry (VAULT_CLIENTS_FILE).
 	ClientsFile string
+	// DestinationsFile is the forward destinations document
+	// (VAULT_DESTINATIONS_FILE); an edit takes effect without a restart.
+	DestinationsFile string
 	// KeyOptions tune the merchant key cache.
 	KeyOptions envelope.Options
 	// Now is the clock for every component (default time.Now); tests move
@@ -68,6 +72,7 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 		DynamoDBEndpoint: getenv("VAULT_DYNAMODB_ENDPOINT"),
 		Table:            getenv("VAULT_TABLE"),
 		ClientsFile:      getenv("VAULT_CLIENTS_FILE"),
+		DestinationsFile: getenv("VAULT_DESTINATIONS_FILE"),
 		KeyOptions:       LocalKeyOptions,
 	}
 	for name, d := range map[string]*time.Duration{"VAULT_KEY_CACHE_TTL": &s.KeyOptions.KeyTTL, "VAULT_PRIMARY_TTL": &s.KeyOptions.PrimaryTTL} {
@@ -108,6 +113,9 @@ func (s Settings) withDefaults() Settings {
 	if s.ClientsFile == "" {
 		s.ClientsFile = filepath.Join(s.Dir, "clients.json")
 	}
+	if s.DestinationsFile == "" {
+		s.DestinationsFile = filepath.Join(s.Dir, DestinationsFile)
+	}
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -128,6 +136,10 @@ const (
 	// operation for every merchant.
 	DemoClientID = "demo-app"
 )
+
+// DestinationsFile is the default forward destinations document under
+// Settings.Dir, created empty on first start.
+const DestinationsFile = "destinations.json"
 
 // Env is a running local vault's backends.
 type Env struct {
@@ -157,6 +169,9 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		return nil, err
 	}
 	if err := ensureDemoClient(s); err != nil {
+		return nil, err
+	}
+	if err := ensureDestinations(s.DestinationsFile); err != nil {
 		return nil, err
 	}
 	env := &Env{Settings: s}
@@ -207,6 +222,11 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		Now:        s.Now,
 		KeyOptions: s.KeyOptions,
 	}
+	// Followed like the registry, and checked against it: a refused
+	// document (or a client naming an unknown destination) makes every
+	// forward answer 503 until it is fixed.
+	env.Destinations = forward.Checked(forward.FileSource(s.DestinationsFile), env.Clients)
+	env.Transports = forward.NewTransports()
 	env.UseKeyring(func() (envelope.Keyring, error) { return kr, nil })
 	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	env.stopWork = stop
@@ -325,6 +345,22 @@ func ensureDemoClient(s Settings) error {
 		return fmt.Errorf("demo registry: %w", err)
 	}
 	return writeNew(s.ClientsFile, registry)
+}
+
+// ensureDestinations writes an empty, valid destinations document unless
+// one exists, so that a first `make run` serves forward (answering 403
+// until the operator adds a destination).
+func ensureDestinations(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	err := writeNew(path, []byte(forward.EmptyDocument))
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	return err
 }
 
 // writeNew creates path with owner-only permissions; it never overwrites.

@@ -97,6 +97,8 @@ type Trace struct {
 	// request's audit event cannot be recorded, so that nothing stays
 	// stored unaudited.
 	Undo func(ctx context.Context) error
+	// Forward describes a forward (nil for every other operation).
+	Forward *ForwardTrace
 }
 
 // usedKeys records a key lookup in the trace.

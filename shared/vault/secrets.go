@@ -186,28 +186,38 @@ func (s *SecretVault) RevealSecret(ctx context.Context, c Caller, name string) (
 		return RevealedSecret{}, Trace{}, err
 	}
 	trace := Trace{KeyVersion: rec.KeyVersion}
-	version, err := envelope.KeyVersionOf(rec.Sealed)
-	if err != nil || version != rec.KeyVersion {
-		return RevealedSecret{}, trace, integrityError()
-	}
-	keys, usage, err := s.keys.Version(ctx, c.MerchantID, version)
-	trace.usedKeys(usage)
-	if errors.Is(err, envelope.ErrNoKey) || errors.Is(err, envelope.ErrShredded) {
-		return RevealedSecret{}, trace, vaulterr.New(vaulterr.NotFound, "no such secret")
-	}
+	value, err := openSecret(ctx, s.keys, &trace, c.MerchantID, name, rec)
 	if err != nil {
 		return RevealedSecret{}, trace, err
 	}
-	if rec.MerchantID != c.MerchantID || rec.Name != name {
-		return RevealedSecret{}, trace, integrityError()
+	return RevealedSecret{MerchantID: c.MerchantID, Name: name, Version: rec.Version, Value: value}, trace, nil
+}
+
+// openSecret decrypts one version of a merchant secret with its clear
+// fields in the AAD; reveal_secret and forward share it.
+func openSecret(ctx context.Context, km *envelope.Manager, trace *Trace, merchantID, name string, rec SecretRecord) (secret.Secret[string], error) {
+	version, err := envelope.KeyVersionOf(rec.Sealed)
+	if err != nil || version != rec.KeyVersion {
+		return secret.Secret[string]{}, integrityError()
+	}
+	keys, usage, err := km.Version(ctx, merchantID, version)
+	trace.usedKeys(usage)
+	if errors.Is(err, envelope.ErrNoKey) || errors.Is(err, envelope.ErrShredded) {
+		return secret.Secret[string]{}, vaulterr.New(vaulterr.NotFound, "no such secret")
+	}
+	if err != nil {
+		return secret.Secret[string]{}, err
+	}
+	if rec.MerchantID != merchantID || rec.Name != name {
+		return secret.Secret[string]{}, integrityError()
 	}
 	plaintext, err := keys.Open(secretRef(rec), rec.Sealed)
 	if err != nil {
-		return RevealedSecret{}, trace, integrityError()
+		return secret.Secret[string]{}, integrityError()
 	}
 	value := string(plaintext)
 	secret.Wipe(plaintext)
-	return RevealedSecret{MerchantID: c.MerchantID, Name: name, Version: rec.Version, Value: secret.New(value)}, trace, nil
+	return secret.New(value), nil
 }
 
 // SecretMetadata answers get_secret and delete_secret, which need no key:

@@ -144,3 +144,27 @@ func (o Object) StringMap(name string) (v map[string]string, present bool, err e
 	}
 	return v, true, nil
 }
+
+// Raw returns member name's raw JSON value (absent or null: not
+// present). The value passed the strict scan with the whole payload: valid
+// JSON, valid UTF-8, no duplicate member names at any depth.
+func (o Object) Raw(name string) (raw []byte, present bool, err error) { return o.raw(name) }
+
+// Names returns the object's member names in document order.
+func (o Object) Names() []string {
+	names := make([]string, len(o.members))
+	for i, m := range o.members {
+		names[i] = string(m.name)
+	}
+	return names
+}
+
+// ParseObject reads doc, a JSON object, through the strict scan (valid
+// UTF-8, no member names encoding/json could confuse, at any depth).
+func ParseObject(doc []byte) (Object, error) {
+	members, err := parseStrictObject(doc, nil)
+	if err != nil {
+		return Object{}, err
+	}
+	return Object{members: members}, nil
+}

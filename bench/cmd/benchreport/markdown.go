@@ -45,6 +45,7 @@ func renderMarkdown(m machine, f figures, profile string) string {
 
 	requestPath(&d, f)
 	profileTop(&d, profile)
+	forwardPath(&d, f)
 	kms(&d, f)
 	sizes(&d, f)
 	coldMiss(&d, f)
@@ -76,6 +77,31 @@ func requestPath(d *doc, f figures) {
 		}
 	}
 	d.command(f.commandOf("RequestPath/"))
+}
+
+// forwardPath reports BenchmarkForward (bench/inproc/forward_test.go).
+func forwardPath(d *doc, f figures) {
+	rows := f.withPrefix("Forward/")
+	if len(rows) == 0 {
+		return
+	}
+	d.p("\n## forward: what the vault adds over calling the provider directly")
+	d.p("")
+	d.p("POST /v1/forward through `httpapi.API.Handle` (JWE open, JWS verify, claims, destination and route checks, card and credential opened over in-memory ports, the audit event before sending, the form body, the provider call, redaction, the JSON answer), interleaved call by call with the same provider call made directly (same form body and credential, same loopback TLS server, an `http.Client` with the same TLS settings and a warm connection of its own) and with the bare JOSE floor of the same JWE. Both sides reuse their connections: the benchmark fails if the loop opens one. Added = forward − direct. Target: added latency <= the JOSE floor plus one table round trip; the ports are in memory here, so \"added − floor\" is what the vault spends beyond the JOSE work and the round trips it makes (compare it with one round trip: the dynalite GetItem rows of the loopback table below, a few milliseconds to DynamoDB in AWS). CPU: process CPU for forward and direct (the HTTP client works on goroutines of its own), thread CPU for the floor; the CPU ratio is the vault's added CPU over the floor's.")
+	d.p("")
+	d.p("| JWE alg | forward µs | direct µs | added µs | JOSE floor µs | added − floor µs | added / floor | added CPU µs | floor CPU µs | CPU ratio |")
+	d.p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, alg := range algNames {
+		r, ok := f.byName["Forward/stripe-form/"+alg]
+		if !ok {
+			continue
+		}
+		d.p("| %s | %s | %s | %s | %s | %s | **%.3f** | %s | %s | **%.3f** |", alg,
+			us(r.Metrics["ns/op"]), us(r.Metrics["direct-ns/op"]), us(r.Metrics["added-ns/op"]), us(r.Metrics["floor-ns/op"]),
+			us(r.Metrics["added-ns/op"]-r.Metrics["floor-ns/op"]),
+			r.Metrics["added-x-floor"], us(r.Metrics["added-cpu-ns/op"]), us(r.Metrics["floor-cpu-ns/op"]), r.Metrics["x-floor-cpu"])
+	}
+	d.command(f.commandOf("Forward/"))
 }
 
 // profileTop shows the CPU profile of the request-path run, vault side

@@ -158,6 +158,45 @@ func (v *Vault) SetClients(clients ...*Client) {
 	_ = os.Chtimes(path, future, future)
 }
 
+// SetDestinations replaces the forward destinations file with doc, the
+// way an operator's edit would (the vault follows it without a restart).
+func (v *Vault) SetDestinations(doc string) {
+	v.t.Helper()
+	replaceFile(v.t, v.Env.Settings.DestinationsFile, []byte(doc))
+}
+
+// replaceFile writes a new file and renames it over path, with a
+// modification time no earlier file of the test had, so that a rewrite
+// within one clock tick is still noticed.
+func replaceFile(t testing.TB, path string, doc []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	stamp := nextStamp()
+	_ = os.Chtimes(path, stamp, stamp)
+}
+
+var stamps struct {
+	sync.Mutex
+	last time.Time
+}
+
+func nextStamp() time.Time {
+	stamps.Lock()
+	defer stamps.Unlock()
+	now := time.Now().Add(time.Hour)
+	if !now.After(stamps.last) {
+		now = stamps.last.Add(time.Second)
+	}
+	stamps.last = now
+	return now
+}
+
 // Items returns every item of the vault's table.
 func (v *Vault) Items() []map[string]types.AttributeValue {
 	v.t.Helper()
