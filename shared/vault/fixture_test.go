@@ -83,7 +83,12 @@ func (f *fixture) rebuild(cards vault.CardStore) {
 }
 
 func (f *fixture) rebuildWith(cards vault.CardStore, secrets vault.SecretStore) {
-	f.keys = envelope.NewManager(f.keyring, f.store, envelope.Options{KeyTTL: testKeyTTL, PrimaryTTL: testPrimaryTTL, Now: f.clock.Now})
+	f.rebuildCaches(cards, secrets, testKeyTTL, testPrimaryTTL)
+}
+
+// rebuildCaches is rebuildWith with the key cache's lifetimes given.
+func (f *fixture) rebuildCaches(cards vault.CardStore, secrets vault.SecretStore, keyTTL, primaryTTL time.Duration) {
+	f.keys = envelope.NewManager(f.keyring, f.store, envelope.Options{KeyTTL: keyTTL, PrimaryTTL: primaryTTL, Now: f.clock.Now})
 	f.life = envelope.NewLifecycle(f.keyring, f.store, f.keys)
 	f.cards = vault.NewCardVault(cards, f.store, f.store, f.keys, f.clock.Now)
 	f.masked = vault.NewMaskedViews(cards, f.store, f.store, f.clock.Now)
