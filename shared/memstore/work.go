@@ -78,12 +78,3 @@ func (a *Audit) Events() []audit.Event {
 	defer a.mu.Unlock()
 	return slices.Clone(a.events)
 }
-
-// Discard is an audit.Sink that keeps nothing, for loops (fuzzing,
-// benchmarks) that would otherwise grow an Audit without bound.
-type Discard struct{}
-
-var _ audit.Sink = Discard{}
-
-// Record implements audit.Sink.
-func (Discard) Record(context.Context, audit.Event) error { return nil }
