@@ -10,6 +10,7 @@ import (
 
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
@@ -582,5 +583,51 @@ func TestBackgroundAuditFailureIsNotTheWorksFailure(t *testing.T) {
 	}
 	if done, err := f.keyLife.ContinueRotation(ctx, "m1"); err != nil || !done {
 		t.Fatalf("ContinueRotation = %v, %v", done, err)
+	}
+}
+
+// notYetShredded answers as if the merchant's shred had not landed yet:
+// the shred races the request's check.
+type notYetShredded struct{}
+
+func (notYetShredded) Shredded(context.Context, string) (bool, error) { return false, nil }
+
+// TestShredRacingARequest: a merchant shredded after the request checked
+// it still gets no key: the key store refuses, and the request answers
+// not_found.
+func TestShredRacingARequest(t *testing.T) {
+	f := newFixture(t)
+	f.vault("m1", "cus_1", visa)
+	if _, err := f.keyLife.ShredMerchant(ctx, f.caller("m1")); err != nil {
+		t.Fatal(err)
+	}
+	cards := vault.NewCardVault(f.store, f.store, notYetShredded{}, f.keys, f.clock.Now)
+	_, _, err := cards.VaultCard(ctx, f.cardInput("m1", "cus_2", visa))
+	wantCode(t, err, vaulterr.NotFound)
+	secrets := vault.NewSecretVault(f.store, f.store, notYetShredded{}, f.keys, f.clock.Now)
+	_, _, err = secrets.PutSecret(ctx, vault.PutSecretInput{Caller: f.caller("m1"), Name: "s", Value: secret.New("v")})
+	wantCode(t, err, vaulterr.NotFound)
+	if n := f.records("m1"); n != 1 {
+		t.Fatalf("%d records: a request racing the shred stored something", n)
+	}
+}
+
+// TestRotationWhoseTargetIsGone: a rotation whose target version no
+// longer exists (the merchant was shredded meanwhile) is ended.
+func TestRotationWhoseTargetIsGone(t *testing.T) {
+	f := newFixture(t)
+	f.vaultMany("m1", 2)
+	if _, _, err := f.keyLife.RotateKeys(ctx, f.caller("m1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.DestroyKey(ctx, "m1", 2); err != nil {
+		t.Fatal(err)
+	}
+	f.rebuild(f.store)
+	if done, err := f.keyLife.ContinueRotation(ctx, "m1"); err != nil || !done {
+		t.Fatalf("ContinueRotation = %v, %v", done, err)
+	}
+	if st, err := f.store.RotationState(ctx, "m1"); err != nil || st.Running {
+		t.Fatalf("rotation state = %+v, %v; want it ended", st, err)
 	}
 }
