@@ -48,7 +48,11 @@ test: deps $(STRIPE_MOCK) ## Vet and run every test with the race detector (dyna
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(GO) test -race -count=1 -timeout 30m ./...
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	  $(GO) test -race -count=1 -timeout 30m ./... 2>&1 | tee "$$out"; status=$${PIPESTATUS[0]}; \
+	  echo "slowest packages (wall time of each test binary; they run in parallel):"; \
+	  grep -E '^ok ' "$$out" | awk -F'\t' '{print $$3 "\t" $$2}' | sort -rn | head -5 | sed 's/^/  /'; \
+	  exit $$status
 
 .PHONY: bench
 bench: deps ## Run the benchmarks (figures recorded in docs/).

@@ -23,11 +23,11 @@ import (
 
 	"github.com/cardvault/vault/bench/internal/fixture"
 	"github.com/cardvault/vault/bench/internal/kmssim"
-	"github.com/cardvault/vault/bench/internal/memports"
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/forward"
 	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/memstore"
 	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
@@ -127,7 +127,8 @@ func newForwardEnv(b *testing.B) *forwardEnv {
 		b.Fatal(err)
 	}
 
-	store, secrets := memports.New(), memports.NewSecrets()
+	store := memstore.New()
+	secrets := store
 	keyring, err := kmssim.NewLocalKeyring(0)
 	if err != nil {
 		b.Fatal(err)

@@ -12,18 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-func TestMain(m *testing.M) { Main(m) }
-
-func TestForTestAnswers(t *testing.T) {
-	endpoint := ForTest(t)
-	if again := ForTest(t); again != endpoint {
-		t.Fatalf("ForTest started a second server: %s then %s", endpoint, again)
-	}
-	if _, err := probeClient(endpoint).ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
-		t.Fatalf("ListTables: %v", err)
-	}
-}
-
 func TestStartWithDirPersistsAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
