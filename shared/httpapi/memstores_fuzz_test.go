@@ -211,3 +211,12 @@ func (m memKeys) CreateKey(_ context.Context, k envelope.StoredKey) error {
 type discardAudit struct{}
 
 func (discardAudit) Record(context.Context, audit.Event) error { return nil }
+
+func (m *memCards) CardIndex(_ context.Context, key vault.CardIndexKey) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if token, ok := m.index[key]; ok {
+		return token, nil
+	}
+	return "", vault.ErrNotFound
+}
