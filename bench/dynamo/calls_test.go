@@ -6,7 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cardvault/vault/shared/store"
 )
@@ -16,6 +18,12 @@ import (
 type tableCall struct {
 	action     string
 	start, end time.Time
+	// units are the table's capacity units the call consumed, as dynalite
+	// reports them (ReturnConsumedCapacity TOTAL: item size rounded up to
+	// 4 KB for a strongly consistent read, 1 KB for a write). dynalite
+	// reports them for item calls that succeed, not for queries, index
+	// writes or failed conditions.
+	units float64
 }
 
 // callLog collects the calls the store makes while it is recording.
@@ -57,36 +65,55 @@ type countingDB struct {
 
 var _ store.DynamoAPI = countingDB{}
 
-// timed runs call and logs it under action.
-func timed[T any](l *callLog, action string, call func() (T, error)) (T, error) {
+// timed runs call and logs it under action, with the capacity units
+// units reads from its answer.
+func timed[T any](l *callLog, action string, call func() (T, error), units func(T) *types.ConsumedCapacity) (T, error) {
 	start := time.Now()
 	out, err := call()
-	l.add(tableCall{action: action, start: start, end: time.Now()})
+	c := tableCall{action: action, start: start, end: time.Now()}
+	if err == nil && units != nil {
+		if cc := units(out); cc != nil {
+			c.units = aws.ToFloat64(cc.CapacityUnits)
+		}
+	}
+	l.add(c)
 	return out, err
 }
 
 func (d countingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	return timed(d.log, "GetItem", func() (*dynamodb.GetItemOutput, error) { return d.DynamoAPI.GetItem(ctx, in, opts...) })
+	in2 := *in
+	in2.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	return timed(d.log, "GetItem", func() (*dynamodb.GetItemOutput, error) { return d.DynamoAPI.GetItem(ctx, &in2, opts...) },
+		func(o *dynamodb.GetItemOutput) *types.ConsumedCapacity { return o.ConsumedCapacity })
 }
 
 func (d countingDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	return timed(d.log, "PutItem", func() (*dynamodb.PutItemOutput, error) { return d.DynamoAPI.PutItem(ctx, in, opts...) })
+	in2 := *in
+	in2.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	return timed(d.log, "PutItem", func() (*dynamodb.PutItemOutput, error) { return d.DynamoAPI.PutItem(ctx, &in2, opts...) },
+		func(o *dynamodb.PutItemOutput) *types.ConsumedCapacity { return o.ConsumedCapacity })
 }
 
 func (d countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	return timed(d.log, "UpdateItem", func() (*dynamodb.UpdateItemOutput, error) { return d.DynamoAPI.UpdateItem(ctx, in, opts...) })
+	in2 := *in
+	in2.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	return timed(d.log, "UpdateItem", func() (*dynamodb.UpdateItemOutput, error) { return d.DynamoAPI.UpdateItem(ctx, &in2, opts...) },
+		func(o *dynamodb.UpdateItemOutput) *types.ConsumedCapacity { return o.ConsumedCapacity })
 }
 
 func (d countingDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	return timed(d.log, "DeleteItem", func() (*dynamodb.DeleteItemOutput, error) { return d.DynamoAPI.DeleteItem(ctx, in, opts...) })
+	in2 := *in
+	in2.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	return timed(d.log, "DeleteItem", func() (*dynamodb.DeleteItemOutput, error) { return d.DynamoAPI.DeleteItem(ctx, &in2, opts...) },
+		func(o *dynamodb.DeleteItemOutput) *types.ConsumedCapacity { return o.ConsumedCapacity })
 }
 
 func (d countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	return timed(d.log, "Query", func() (*dynamodb.QueryOutput, error) { return d.DynamoAPI.Query(ctx, in, opts...) })
+	return timed(d.log, "Query", func() (*dynamodb.QueryOutput, error) { return d.DynamoAPI.Query(ctx, in, opts...) }, nil)
 }
 
 func (d countingDB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	return timed(d.log, "Scan", func() (*dynamodb.ScanOutput, error) { return d.DynamoAPI.Scan(ctx, in, opts...) })
+	return timed(d.log, "Scan", func() (*dynamodb.ScanOutput, error) { return d.DynamoAPI.Scan(ctx, in, opts...) }, nil)
 }
 
 // criticalPath is the longest chain of calls in which each call started

@@ -288,6 +288,8 @@ type roundTripStats struct {
 	calls    []int
 	paths    []int
 	byAction map[string]int
+	// readUnits and writeUnits sum the table capacity dynalite reported.
+	readUnits, writeUnits float64
 }
 
 // add sends one request with the call log recording, and keeps its
@@ -307,6 +309,11 @@ func (s *roundTripStats) add(b *testing.B, log *callLog, req func() error) {
 	}
 	for _, c := range calls {
 		s.byAction[c.action]++
+		if c.action == "GetItem" {
+			s.readUnits += c.units
+		} else {
+			s.writeUnits += c.units
+		}
 	}
 	s.latency = append(s.latency, lat)
 	s.calls = append(s.calls, len(calls))
@@ -325,6 +332,8 @@ func (s *roundTripStats) report(b *testing.B) {
 	for _, a := range actions {
 		b.ReportMetric(float64(s.byAction[a])/float64(n), a+"/req")
 	}
+	b.ReportMetric(s.readUnits/float64(n), "get-RCU/req")
+	b.ReportMetric(s.writeUnits/float64(n), "write-WCU/req")
 	b.ReportMetric(ms(s.latency[n/2]), "p50-ms")
 	b.ReportMetric(ms(s.latency[min(n-1, n*99/100)]), "p99-ms")
 	b.ReportMetric(float64(n), "requests")

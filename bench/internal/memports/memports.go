@@ -181,3 +181,12 @@ func (s *Store) CreateKey(_ context.Context, key envelope.StoredKey) error {
 	slices.SortFunc(s.keys[key.MerchantID], func(a, b envelope.StoredKey) int { return int(a.Version) - int(b.Version) })
 	return nil
 }
+
+func (s *Store) CardIndex(_ context.Context, key vault.CardIndexKey) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if token, ok := s.index[key]; ok {
+		return token, nil
+	}
+	return "", vault.ErrNotFound
+}
