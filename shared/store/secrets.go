@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -121,7 +120,10 @@ func (s *Store) PruneSecretVersions(ctx context.Context, merchantID, name string
 		_, leftoverErr = s.deleteSecretVersions(ctx, pk, versionKey(keepFrom-2))
 	}
 	wg.Wait()
-	return errors.Join(deleteErr, leftoverErr)
+	if deleteErr != nil {
+		return deleteErr
+	}
+	return leftoverErr
 }
 
 // DeleteSecret deletes every version of a secret; vault.ErrNotFound if

@@ -194,7 +194,7 @@ func (l *KeyLifecycle) Status(ctx context.Context, merchantID string) (KeyStatus
 		func() { versions, keysErr = l.admin.Keys(ctx, merchantID) },
 		func() { st, rotErr = l.records.RotationState(ctx, merchantID) },
 	)
-	if err := errors.Join(keysErr, rotErr); err != nil {
+	if err := firstError(keysErr, rotErr); err != nil {
 		return KeyStatus{}, err
 	}
 	counts := make([]int, len(versions))
@@ -206,7 +206,7 @@ func (l *KeyLifecycle) Status(ctx context.Context, merchantID string) (KeyStatus
 	if len(counting) > 0 {
 		inParallel(counting...)
 	}
-	if err := errors.Join(countErrs...); err != nil {
+	if err := firstError(countErrs...); err != nil {
 		return KeyStatus{}, err
 	}
 	status := KeyStatus{MerchantID: merchantID, Rotation: RotationStatus{Running: st.Running, StartedAt: st.StartedAt, Reencrypted: st.Reencrypted}}

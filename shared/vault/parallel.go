@@ -1,6 +1,9 @@
 package vault
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
 // inParallel runs independent steps of a request at once and returns when
 // all are done. In AWS every store call is a network round trip of a few
@@ -16,4 +19,23 @@ func inParallel(steps ...func()) {
 	}
 	steps[0]()
 	wg.Wait()
+}
+
+// firstError is the first of errs that is not nil: what a request that
+// ran steps in parallel answers, as it would have had they run in turn.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ignoreNotFound drops ErrNotFound, an answer rather than a failure.
+func ignoreNotFound(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }

@@ -126,8 +126,8 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 		func() { merErr = checkMerchant(ctx, s.merchants, in.MerchantID) },
 		func() { latest, latestErr = s.secrets.LatestSecret(ctx, in.MerchantID, in.Name) },
 	)
-	if merErr != nil {
-		return SecretView{}, Trace{}, merErr
+	if err := firstError(merErr, ignoreNotFound(latestErr)); err != nil {
+		return SecretView{}, Trace{}, err // refused before anything changed
 	}
 	now := s.now().UTC()
 	if err := consume(ctx, s.replay, in.Caller, now); err != nil {
