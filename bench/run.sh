@@ -8,7 +8,7 @@
 # 100,000-record rotation (a few more minutes).
 #
 # With arguments, only the named steps run again (product, requestpath,
-# kms, coldmiss, coldstart, loopback, rotation) and the others' output is
+# kms, coldmiss, coldstart, loopback, roundtrips, rotation) and the others' output is
 # kept: `bash bench/run.sh loopback coldstart`. (forward is a step too.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +72,9 @@ step coldstart.txt bench "$GO" run ./cmd/coldstart -root .. -runs 5
 
 # 6) End to end over loopback, with raw dynalite beside it.
 step loopback.txt bench "$GO" test -run '^$' -bench Loopback -benchtime=1x -count=1 -timeout 30m ./dynamo/
+
+# 6b) DynamoDB calls and critical path per operation, warm and cold.
+step roundtrips.txt bench "$GO" test -run '^$' -bench RoundTrips -benchtime=1x -count=1 -timeout 30m ./dynamo/
 
 # 7) Rotation re-encryption (BENCH_FULL=1 adds 100,000 records).
 step rotation.txt bench env "BENCH_FULL=${BENCH_FULL:-}" "$GO" test -run '^$' -bench Rotation -benchtime=1x -count=1 -timeout 60m ./dynamo/

@@ -113,14 +113,25 @@ type flight struct {
 // Primary returns the keys new records of the merchant are sealed with,
 // creating the merchant's first version if it has none.
 func (m *Manager) Primary(ctx context.Context, merchantID string) (*MerchantKeys, Usage, error) {
-	if v, ok := m.primary.get(merchantID); ok {
-		if k, ok := m.keys.get(cacheKey{merchantID, v}); ok {
-			return k, Usage{}, nil
-		}
+	if k, ok := m.CachedPrimary(merchantID); ok {
+		return k, Usage{}, nil
 	}
 	return m.coalesce(ctx, "p\x00"+merchantID, func(ctx context.Context) (flightResult, error) {
 		return m.loadPrimary(ctx, merchantID)
 	})
+}
+
+// CachedPrimary returns the merchant's primary keys if this process holds
+// them, and makes no call at all otherwise: nothing is read, created or
+// unwrapped, so a request may use it before it is admitted (a warm
+// vault_card fingerprints the card to look for a duplicate while it reads
+// the merchant's state).
+func (m *Manager) CachedPrimary(merchantID string) (*MerchantKeys, bool) {
+	v, ok := m.primary.get(merchantID)
+	if !ok {
+		return nil, false
+	}
+	return m.keys.get(cacheKey{merchantID, v})
 }
 
 // Version returns the keys of one version, to open a record sealed with

@@ -22,6 +22,18 @@ func (s *Store) ClaimCardIndex(_ context.Context, key vault.CardIndexKey, token 
 	return "", nil
 }
 
+// CardIndex implements vault.CardStore: the token a live entry points
+// at, or vault.ErrNotFound.
+func (s *Store) CardIndex(_ context.Context, key vault.CardIndexKey) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.index[key]
+	if !ok || expired(cur.ttl, s.now()) {
+		return "", vault.ErrNotFound
+	}
+	return cur.token, nil
+}
+
 // TakeOverCardIndex implements vault.CardStore.
 func (s *Store) TakeOverCardIndex(_ context.Context, key vault.CardIndexKey, oldToken, newToken string, expiresAt time.Time) error {
 	s.mu.Lock()

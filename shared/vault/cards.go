@@ -179,17 +179,57 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	if in.TTL != 0 && (in.TTL < MinCardTTL || in.TTL > MaxCardTTL) {
 		return CardView{}, Trace{}, vaulterr.New(vaulterr.InvalidCard, "ttl_seconds must be between 60 and 315360000")
 	}
-	if err := checkMerchant(ctx, v.merchants, in.MerchantID); err != nil {
-		return CardView{}, Trace{}, err
+	// A warm process holds the merchant's keys, so it can fingerprint the
+	// card at once and look for a duplicate while it reads the merchant's
+	// state: both are reads, so a request refused after them has changed
+	// nothing. A cold one loads its keys only once the request is
+	// admitted, since a merchant's first request creates them.
+	keys, warm := v.keys.CachedPrimary(in.MerchantID)
+	var (
+		merErr, indexErr error
+		indexed          string // the token a live index entry points at
+	)
+	if warm {
+		key := CardIndexKey{in.MerchantID, in.CustomerID, cardFingerprint(keys, c.digits)}
+		inParallel(
+			func() { merErr = checkMerchant(ctx, v.merchants, in.MerchantID) },
+			func() { indexed, indexErr = v.cards.CardIndex(ctx, key) },
+		)
+		if errors.Is(indexErr, ErrNotFound) {
+			indexErr = nil
+		}
+	} else {
+		merErr = checkMerchant(ctx, v.merchants, in.MerchantID)
+	}
+	if merErr != nil {
+		return CardView{}, Trace{}, merErr
+	}
+	if indexErr != nil {
+		return CardView{}, Trace{}, indexErr
 	}
 	// Everything is checked: from here on the request is carried out, so
 	// its id is spent first. A replay is refused before anything changes.
-	if err := consume(ctx, v.replay, in.Caller, now); err != nil {
-		return CardView{}, Trace{}, err
+	// A duplicate's record is read meanwhile.
+	var (
+		consumeErr, currentErr error
+		current                CardRecord
+	)
+	if indexed != "" {
+		inParallel(
+			func() { consumeErr = consume(ctx, v.replay, in.Caller, now) },
+			func() { current, currentErr = v.cards.Card(ctx, indexed) },
+		)
+	} else {
+		consumeErr = consume(ctx, v.replay, in.Caller, now)
 	}
-	keys, usage, err := v.keys.Primary(ctx, in.MerchantID)
-	if err != nil {
-		return CardView{}, Trace{}, mapKeyError(err)
+	if consumeErr != nil {
+		return CardView{}, Trace{}, consumeErr
+	}
+	usage := envelope.Usage{}
+	if !warm {
+		if keys, usage, err = v.keys.Primary(ctx, in.MerchantID); err != nil {
+			return CardView{}, Trace{}, mapKeyError(err)
+		}
 	}
 	trace := Trace{KeyVersion: keys.Version()}
 	trace.usedKeys(usage)
@@ -197,7 +237,7 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	rec := CardRecord{
 		MerchantID:  in.MerchantID,
 		CustomerID:  in.CustomerID,
-		Fingerprint: "fp_" + base64.RawURLEncoding.EncodeToString(keys.Fingerprint("card-number", []byte(c.digits))),
+		Fingerprint: cardFingerprint(keys, c.digits),
 		Masked:      c.masked,
 		KeyVersion:  keys.Version(),
 		CreatedAt:   now,
@@ -210,6 +250,18 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	if err != nil {
 		return CardView{}, trace, err
 	}
+	if indexed != "" && currentErr == nil && current.MerchantID == rec.MerchantID && !current.Deleted && !expired(current, now) {
+		// The card is vaulted already: update it as storeCard would, with
+		// no claim. If it changed meanwhile, storeCard starts over.
+		view, undo, err := v.replaceDuplicate(ctx, keys, current, rec, c.sealed)
+		if !errors.Is(err, ErrNotFound) {
+			trace.Token = view.Token
+			trace.Undo = undo
+			return view, trace, err
+		}
+	} else if currentErr != nil && !errors.Is(currentErr, ErrNotFound) {
+		return CardView{}, trace, currentErr
+	}
 
 	if err := v.sealCard(keys, &rec, c.sealed); err != nil {
 		return CardView{}, trace, err
@@ -218,6 +270,36 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	trace.Token = view.Token
 	trace.Undo = undo
 	return view, trace, err
+}
+
+// cardFingerprint is the merchant-keyed fingerprint of a card number,
+// which duplicate detection is keyed by.
+func cardFingerprint(keys *envelope.MerchantKeys, digits string) string {
+	return "fp_" + base64.RawURLEncoding.EncodeToString(keys.Fingerprint("card-number", []byte(digits)))
+}
+
+// replaceDuplicate updates the stored card current with a new vaulting
+// of it (rec: the masked view, expiry and holder just given), keeping its
+// token and creation time; ErrNotFound if current was deleted, expired or
+// replaced meanwhile. It returns how to put current back.
+func (v *CardVault) replaceDuplicate(ctx context.Context, keys *envelope.MerchantKeys, current, rec CardRecord, sc sealedCard) (CardView, func(context.Context) error, error) {
+	// The duplicate's record is sealed again beside its clear fields,
+	// which binds them anew: check first that it is the record the
+	// vault wrote, so that a tampered one is reported, not blessed.
+	if _, _, err := v.openCard(ctx, current); err != nil {
+		return CardView{}, nil, err
+	}
+	updated := current
+	updated.Masked = rec.Masked
+	updated.UpdatedAt = rec.UpdatedAt
+	if err := v.sealCard(keys, &updated, sc); err != nil {
+		return CardView{}, nil, err
+	}
+	if err := v.cards.ReplaceCard(ctx, updated); err != nil {
+		return CardView{}, nil, err
+	}
+	restore := func(ctx context.Context) error { return v.cards.ReplaceCard(ctx, current) }
+	return viewOf(updated, true), restore, nil
 }
 
 // storeCard writes a new card under rec.Token, or updates the card the
@@ -281,25 +363,9 @@ func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, 
 			}
 			continue
 		}
-		// The duplicate's record is sealed again beside its clear fields,
-		// which binds them anew: check first that it is the record the
-		// vault wrote, so that a tampered one is reported, not blessed.
-		if _, _, err := v.openCard(ctx, current); err != nil {
-			return CardView{}, nil, err
-		}
-		updated := current
-		updated.Masked = rec.Masked
-		updated.UpdatedAt = rec.UpdatedAt
-		if err := v.sealCard(keys, &updated, sc); err != nil {
-			return CardView{}, nil, err
-		}
-		err = v.cards.ReplaceCard(ctx, updated)
-		if err == nil {
-			restore := func(ctx context.Context) error { return v.cards.ReplaceCard(ctx, current) }
-			return viewOf(updated, true), restore, nil
-		}
+		view, undo, err := v.replaceDuplicate(ctx, keys, current, rec, sc)
 		if !errors.Is(err, ErrNotFound) {
-			return CardView{}, nil, err
+			return view, undo, err
 		}
 	}
 	return CardView{}, nil, vaulterr.New(vaulterr.Unavailable, "card record kept changing; retry")
@@ -374,10 +440,20 @@ func liveCard(ctx context.Context, cards CardStore, merchants MerchantStatus, me
 	if !validToken(token) {
 		return CardRecord{}, vaulterr.New(vaulterr.NotFound, "no such card")
 	}
-	if err := checkMerchant(ctx, merchants, merchantID); err != nil {
-		return CardRecord{}, err
+	// The merchant's state and the record are read at once: one round
+	// trip. Reading another merchant's record, or a shredded merchant's,
+	// changes nothing, and neither is answered.
+	var (
+		rec         CardRecord
+		err, merErr error
+	)
+	inParallel(
+		func() { merErr = checkMerchant(ctx, merchants, merchantID) },
+		func() { rec, err = cards.Card(ctx, token) },
+	)
+	if merErr != nil {
+		return CardRecord{}, merErr
 	}
-	rec, err := cards.Card(ctx, token)
 	if errors.Is(err, ErrNotFound) {
 		return CardRecord{}, vaulterr.New(vaulterr.NotFound, "no such card")
 	}

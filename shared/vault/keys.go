@@ -190,20 +190,35 @@ func (l *KeyLifecycle) GetKeys(ctx context.Context, c Caller) (KeyStatus, Trace,
 
 // Status reads a merchant's key status.
 func (l *KeyLifecycle) Status(ctx context.Context, merchantID string) (KeyStatus, error) {
-	versions, err := l.admin.Keys(ctx, merchantID)
-	if err != nil {
+	// The versions and the rotation state are read at once, then every
+	// version's records are counted at once: two round trips in all.
+	var (
+		versions        []envelope.StoredKey
+		st              RotationState
+		keysErr, rotErr error
+	)
+	inParallel(
+		func() { versions, keysErr = l.admin.Keys(ctx, merchantID) },
+		func() { st, rotErr = l.records.RotationState(ctx, merchantID) },
+	)
+	if err := firstError(keysErr, rotErr); err != nil {
 		return KeyStatus{}, err
 	}
-	st, err := l.records.RotationState(ctx, merchantID)
-	if err != nil {
+	counts := make([]int, len(versions))
+	countErrs := make([]error, len(versions))
+	counting := make([]func(), len(versions))
+	for i, k := range versions {
+		counting[i] = func() { counts[i], countErrs[i] = l.records.CountRecords(ctx, merchantID, k.Version) }
+	}
+	if len(counting) > 0 {
+		inParallel(counting...)
+	}
+	if err := firstError(countErrs...); err != nil {
 		return KeyStatus{}, err
 	}
 	status := KeyStatus{MerchantID: merchantID, Rotation: RotationStatus{Running: st.Running, StartedAt: st.StartedAt, Reencrypted: st.Reencrypted}}
-	for _, k := range versions {
-		n, err := l.records.CountRecords(ctx, merchantID, k.Version)
-		if err != nil {
-			return KeyStatus{}, err
-		}
+	for i, k := range versions {
+		n := counts[i]
 		status.Versions = append(status.Versions, KeyVersionStatus{Version: k.Version, State: k.State, CreatedAt: k.CreatedAt, Records: n})
 		if k.Version > status.PrimaryVersion {
 			status.PrimaryVersion = k.Version

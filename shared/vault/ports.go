@@ -57,6 +57,11 @@ type CardStore interface {
 	// then it returns the existing entry's token and ErrConflict. An entry
 	// carries the card's expiry so that it does not outlive the card.
 	ClaimCardIndex(ctx context.Context, key CardIndexKey, token string, expiresAt time.Time) (existingToken string, err error)
+	// CardIndex returns the token key's live entry points at, or
+	// ErrNotFound when there is none or it has expired. It only reads, so
+	// vault_card may look before the request is admitted: a duplicate then
+	// needs no claim.
+	CardIndex(ctx context.Context, key CardIndexKey) (token string, err error)
 	// CreateCard stores rec unless its token exists (ErrConflict).
 	CreateCard(ctx context.Context, rec CardRecord) error
 	// ReplaceCard overwrites an existing record of the same merchant

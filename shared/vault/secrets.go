@@ -22,7 +22,8 @@ const (
 	// KeptSecretVersions is how many versions of a secret are kept: the
 	// current one and the one before, so that a credential can be rolled
 	// back, or read by a connector that has not caught up, until it is
-	// overwritten twice.
+	// overwritten twice. A put prunes while it writes, so a put that fails
+	// may leave the current version alone.
 	KeptSecretVersions = 2
 )
 
@@ -115,8 +116,18 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 	if err := validateSecret(in); err != nil {
 		return SecretView{}, Trace{}, err
 	}
-	if err := checkMerchant(ctx, s.merchants, in.MerchantID); err != nil {
-		return SecretView{}, Trace{}, err
+	// The merchant's state and the latest version are read at once; both
+	// are reads, so a request refused after them has changed nothing.
+	var (
+		latest            SecretRecord
+		latestErr, merErr error
+	)
+	inParallel(
+		func() { merErr = checkMerchant(ctx, s.merchants, in.MerchantID) },
+		func() { latest, latestErr = s.secrets.LatestSecret(ctx, in.MerchantID, in.Name) },
+	)
+	if err := firstError(merErr, ignoreNotFound(latestErr)); err != nil {
+		return SecretView{}, Trace{}, err // refused before anything changed
 	}
 	now := s.now().UTC()
 	if err := consume(ctx, s.replay, in.Caller, now); err != nil {
@@ -142,29 +153,38 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 			CreatedAt:  now,
 			UpdatedAt:  now,
 		}
-		latest, err := s.secrets.LatestSecret(ctx, in.MerchantID, in.Name)
+		if attempt > 0 {
+			latest, latestErr = s.secrets.LatestSecret(ctx, in.MerchantID, in.Name)
+		}
 		switch {
-		case err == nil:
+		case latestErr == nil:
 			rec.Version = latest.Version + 1
 			rec.CreatedAt = latest.CreatedAt
-		case !errors.Is(err, ErrNotFound):
-			return SecretView{}, trace, err
+		case !errors.Is(latestErr, ErrNotFound):
+			return SecretView{}, trace, latestErr
 		}
+		var err error
 		if rec.Sealed, err = keys.Seal(secretRef(rec), value); err != nil {
 			return SecretView{}, trace, err
 		}
-		err = s.secrets.CreateSecretVersion(ctx, rec)
+		create := func() { err = s.secrets.CreateSecretVersion(ctx, rec) }
+		if rec.Version > KeptSecretVersions {
+			// The versions before the one being replaced go while the new
+			// one is written: one round trip for both. Best effort: a
+			// version left behind by a failure here is pruned by the next
+			// put, and is never served (only the latest is). If the write
+			// fails, the latest version stays and is still served.
+			inParallel(create, func() {
+				_ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, rec.Version-KeptSecretVersions+1)
+			})
+		} else {
+			create()
+		}
 		if errors.Is(err, ErrConflict) {
 			continue // a concurrent put took this version: take the next
 		}
 		if err != nil {
 			return SecretView{}, trace, err
-		}
-		if rec.Version > KeptSecretVersions {
-			// Best effort: a version left behind by a failure here is
-			// pruned by the next put, and is never served (only the
-			// latest is).
-			_ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, rec.Version-KeptSecretVersions+1)
 		}
 		created := rec
 		trace.Undo = func(ctx context.Context) error { return s.secrets.DeleteSecretVersion(ctx, created) }
@@ -268,10 +288,18 @@ func latestSecret(ctx context.Context, secrets SecretStore, merchants MerchantSt
 	if !ValidSecretName(name) {
 		return SecretRecord{}, vaulterr.New(vaulterr.NotFound, "no such secret")
 	}
-	if err := checkMerchant(ctx, merchants, merchantID); err != nil {
-		return SecretRecord{}, err
+	// One round trip for both reads, as for cards (liveCard).
+	var (
+		rec         SecretRecord
+		err, merErr error
+	)
+	inParallel(
+		func() { merErr = checkMerchant(ctx, merchants, merchantID) },
+		func() { rec, err = secrets.LatestSecret(ctx, merchantID, name) },
+	)
+	if merErr != nil {
+		return SecretRecord{}, merErr
 	}
-	rec, err := secrets.LatestSecret(ctx, merchantID, name)
 	if errors.Is(err, ErrNotFound) {
 		return SecretRecord{}, vaulterr.New(vaulterr.NotFound, "no such secret")
 	}

@@ -51,6 +51,7 @@ func renderMarkdown(m machine, f figures, profile string) string {
 	coldMiss(&d, f)
 	coldStart(&d, f)
 	loopback(&d, f)
+	roundTrips(&d, f)
 	rotation(&d, f)
 	product(&d, f)
 	return d.String()
@@ -306,4 +307,38 @@ func between(s, start, end string) string {
 		return before
 	}
 	return rest
+}
+
+// pathTargets are the warm critical paths to reach (docs/performance.md,
+// "DynamoDB round trips per request"); operations without one are only
+// reported.
+var pathTargets = map[string]int{
+	"vault_card_new": 3, "vault_card_duplicate": 3, "get_masked": 2, "reveal_card": 2,
+	"put_secret_new": 3, "put_secret_overwrite": 3, "get_secret": 2, "reveal_secret": 2,
+}
+
+func roundTrips(d *doc, f figures) {
+	rows := f.withPrefix("RoundTrips/")
+	if len(rows) == 0 {
+		return
+	}
+	d.p("\n## DynamoDB round trips per request")
+	d.p("")
+	d.p("Every call the store makes to DynamoDB, counted by wrapping its client (`store.DynamoAPI`) in local mode over HTTP on 127.0.0.1, requests sent one at a time. **path** is the critical path: the longest chain of calls each of which started after the previous one had returned, from the calls' start and end times (calls in flight together count once); it is what a request waits for in AWS, one round trip after another. calls and path are the median request's (max: the largest seen; a larger max path is a concurrent call the scheduler started late). Warm: the merchant's keys are in the process. Cold: the first request of each merchant in a fresh process (key load included). RCU and WCU are the table capacity units dynalite reported for the item calls that succeeded (GetItem; PutItem, UpdateItem, DeleteItem), from the stored items' sizes: queries, index (by_merchant) writes and writes whose condition failed are not in them, and docs/performance.md adds them. p50/p99 are the whole request over loopback against dynalite on this machine. Targets (warm path): vault_card and put_secret <= 3, get_masked, reveal_card, get_secret, reveal_secret <= 2.")
+	d.p("")
+	d.p("| operation | cache | calls | GetItem | PutItem | UpdateItem | DeleteItem | Query | path | max path | GetItem RCU | write WCU | p50 ms | p99 ms | target |")
+	d.p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range rows {
+		op := between(r.Name, "op=", "/")
+		cache := between(r.Name, "cache=", "/")
+		m := r.Metrics
+		target := ""
+		if want, ok := pathTargets[op]; ok && cache == "warm" {
+			target = fmt.Sprintf("<= %d: %s", want, verdict(m["path"] <= float64(want)))
+		}
+		d.p("| %s | %s | **%s** | %s | %s | %s | %s | %s | **%s** | %s | %s | %s | %.2f | %.2f | %s |", op, cache, num(m["calls"]),
+			num(m["GetItem/req"]), num(m["PutItem/req"]), num(m["UpdateItem/req"]), num(m["DeleteItem/req"]), num(m["Query/req"]),
+			num(m["path"]), num(m["max-path"]), num(m["get-RCU/req"]), num(m["write-WCU/req"]), m["p50-ms"], m["p99-ms"], target)
+	}
+	d.command(f.commandOf("RoundTrips/"))
 }
