@@ -154,6 +154,7 @@ func (k recordingKeyring) ReWrap(ctx context.Context, w envelope.WrappedKey, ec 
 	k.rec.add(ctx, awsCall{action: "kms:ReEncryptTo", context: ec})
 	return k.Keyring.ReWrap(ctx, w, ec)
 }
+
 // recorderStack is where the in-process calls are taken to happen: the
 // template's resources get synthetic names and ARNs there.
 var recorderStack = deploy.Stack{Name: "vault", Region: "eu-west-1", Account: "111122223333"}
