@@ -54,6 +54,8 @@ var samples = map[string]sample{
 	"rotate-dek.json":             {"rotate-dek", nil},
 	"rotate-dek-purge.json":       {"rotate-dek", nil},
 	"rotate-dek-continue.json":    {"rotate-dek", nil},
+	"rotate-dek-force.json":       {"rotate-dek", nil},
+	"rotate-dek-rewrap.json":      {"rotate-dek", nil},
 }
 
 func readEvent(t *testing.T, name string) []byte {
