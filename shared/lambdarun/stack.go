@@ -165,9 +165,13 @@ func templateFunctions(root string, t *deploy.Template) (map[string]Function, er
 }
 
 // Start brings up the emulators, the proxy and the stand-ins; functions
-// start on their first invocation. bootstraps are BuildAll's result.
+// start on their first invocation. bootstraps are BuildAll's result, or
+// nil to build each function when it is first invoked.
 func Start(ctx context.Context, opts Options, bootstraps map[string]string) (_ *Stack, err error) {
-	s := &Stack{opts: opts, bootstraps: bootstraps, runtimes: map[string]*Runtime{}}
+	s := &Stack{opts: opts, bootstraps: map[string]string{}, runtimes: map[string]*Runtime{}}
+	for k, v := range bootstraps {
+		s.bootstraps[k] = v
+	}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -464,7 +468,16 @@ func (s *Stack) runtime(ctx context.Context, function string) (*Runtime, error) 
 	}
 	bootstrap, ok := s.bootstraps[function]
 	if !ok {
-		return nil, fmt.Errorf("no bootstrap was built for %s", function)
+		if _, known := s.Functions[function]; !known {
+			return nil, fmt.Errorf("the template has no function %s", function)
+		}
+		// Built on first use, when the caller built none.
+		built, err := Build(ctx, s.opts.Root, filepath.Join(s.opts.Dir, "bootstraps"), []string{function})
+		if err != nil {
+			return nil, err
+		}
+		bootstrap = built[function]
+		s.bootstraps[function] = bootstrap
 	}
 	policy, err := s.Policy(function)
 	if err != nil {
@@ -496,17 +509,13 @@ func (s *Stack) Invoke(ctx context.Context, function string, payload []byte) ([]
 
 // InvokeEvent invokes function with a sample event (events/*.json: its
 // request template signed and sealed afresh, its setup steps run through
-// the functions they name), then delivers the work events the bus
-// received meanwhile.
+// the functions they name). Work events it puts on the bus wait for
+// DeliverWork.
 func (s *Stack) InvokeEvent(ctx context.Context, function string, event []byte) (invoke.Result, error) {
 	if s.invoker == nil {
 		return invoke.Result{}, errors.New("the stack holds placeholder secrets: no client can sign a request")
 	}
-	res, err := s.invoker.Invoke(ctx, function, event)
-	if err != nil {
-		return res, err
-	}
-	return res, s.DeliverWork(ctx)
+	return s.invoker.Invoke(ctx, function, event)
 }
 
 // Restart stops every running function; each starts again, with the

@@ -173,6 +173,9 @@ func runOnce(t *testing.T, s *lambdarun.Stack, fn string, event []byte) vault.Wo
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", fn, err, s.Output(fn))
 	}
+	if err := s.DeliverWork(context.Background()); err != nil {
+		t.Errorf("after %s: %v", fn, err)
+	}
 	var work vault.WorkResult
 	if res.HTTP != nil {
 		if res.HTTP.StatusCode < 200 || res.HTTP.StatusCode > 299 {
