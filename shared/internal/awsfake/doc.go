@@ -1,6 +1,7 @@
 // Package awsfake serves loopback stand-ins for the AWS services the vault
-// calls and has no local emulator for: KMS, Secrets Manager and
-// EventBridge.
+// calls and has no local emulator for here: Secrets Manager and
+// EventBridge, and a KMS for the faults local-kms cannot produce
+// (throttling, 5xx answers, latency, request ids; see KMS).
 //
 // Each fake is an httptest server speaking the AWS JSON 1.1 protocol
 // (POST /, X-Amz-Target: <Service>.<Operation>, base64 blobs in JSON,
