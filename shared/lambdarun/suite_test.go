@@ -213,12 +213,12 @@ func vaultCard(t *testing.T, s *lambdarun.Stack, events map[string][]byte, merch
 func TestBootstrapsUnderTheirRoles(t *testing.T) {
 	events := sampleEvents(t)
 	main := startStack(t, false)
-	var proxies []*lambdarun.Stack
+	var stacks []*lambdarun.Stack
 
 	t.Run("coverage", func(t *testing.T) { checkEveryRouteHasAnEvent(t, main, events) })
 
 	t.Run("samples", func(t *testing.T) {
-		proxies = append(proxies, main)
+		stacks = append(stacks, main)
 		names := make([]string, 0, len(events))
 		for name := range events {
 			names = append(names, name)
@@ -279,15 +279,15 @@ func TestBootstrapsUnderTheirRoles(t *testing.T) {
 
 	t.Run("placeholder secrets", func(t *testing.T) {
 		s := startStack(t, true)
-		proxies = append(proxies, s)
+		stacks = append(stacks, s)
 		coldStartOnPlaceholders(t, s, events)
 	})
 
-	for _, failure := range deliveryFailures(proxies) {
+	for _, failure := range deliveryFailures(stacks) {
 		t.Errorf("a work event failed: %s", failure)
 	}
 	var all []iamproxy.Call
-	for _, s := range proxies {
+	for _, s := range stacks {
 		all = append(all, s.Proxy.Calls()...)
 	}
 	for _, c := range all {
