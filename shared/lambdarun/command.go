@@ -51,7 +51,7 @@ func RunInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *eventPath == "" {
 		*eventPath = filepath.Join("events", *function+".json")
 	}
-	event, err := os.ReadFile(*eventPath)
+	event, err := os.ReadFile(*eventPath) // #nosec G304 -- the event file the operator named
 	if err != nil {
 		fmt.Fprintln(stderr, "vault-lambda:", err)
 		return ExitUsage

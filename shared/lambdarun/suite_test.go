@@ -283,6 +283,19 @@ func TestBootstrapsUnderTheirRoles(t *testing.T) {
 		coldStartOnPlaceholders(t, s, events)
 	})
 
+	// The work the functions hand each other reached rotate-dek.
+	delivered := map[string]bool{}
+	for _, d := range main.Deliveries() {
+		var req vault.WorkRequest
+		if json.Unmarshal([]byte(d.Input), &req) == nil && d.Err == nil {
+			delivered[req.Action] = true
+		}
+	}
+	for _, action := range []string{vault.ActionContinueRotation, vault.ActionPurgeMerchant} {
+		if !delivered[action] {
+			t.Errorf("no %s work event was delivered", action)
+		}
+	}
 	for _, failure := range deliveryFailures(stacks) {
 		t.Errorf("a work event failed: %s", failure)
 	}
