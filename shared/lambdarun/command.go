@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cardvault/vault/shared/internal/dynalite"
 )
@@ -33,6 +34,9 @@ const (
 // put on the bus (not delivered: an invocation is one function's, as in
 // sam local invoke). Everything stops when it returns.
 func RunInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// The functions' output is copied to stderr as it comes, beside the
+	// command's own lines.
+	stderr = &lockedWriter{w: stderr}
 	flags := flag.NewFlagSet("vault-lambda", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	function := flags.String("function", "", "function to invoke (a directory under functions/, e.g. vault-card)")
@@ -114,4 +118,16 @@ func report(w io.Writer, s *Stack) {
 			fmt.Fprintf(w, "---- work event on the bus (not delivered): %s\n", e.Detail)
 		}
 	}
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
