@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/cardvault/vault/shared/config"
-	"github.com/cardvault/vault/shared/internal/awsfake"
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/secret"
 )
 

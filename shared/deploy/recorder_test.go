@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cardvault/vault/shared/deploy"
+	"github.com/cardvault/vault/shared/deploy/iampolicy"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/invoke"
 	"github.com/cardvault/vault/shared/store"
@@ -213,124 +214,49 @@ func (k recordingKeyring) ReWrap(ctx context.Context, w envelope.WrappedKey, ec 
 	return k.Keyring.ReWrap(ctx, k.current(w), ec)
 }
 
-// allows reports whether one of the statements allows the call, evaluating
-// the subset of IAM the template uses: exact actions, the table or index
-// resource, and the StringLike/StringEquals/ForAllValues/Null conditions
-// on the keys the vault conditions on. An unknown condition denies.
+// recorderStack is where the in-process calls are taken to happen: the
+// template's resources get synthetic names and ARNs there.
+var recorderStack = deploy.Stack{Name: "vault", Region: "eu-west-1", Account: "111122223333"}
+
+// allows reports whether the statements (a role of the template) allow
+// the call, evaluated by iampolicy as AWS would on the resolved policy.
 func allows(stmts []deploy.Statement, c awsCall) bool {
-	for _, st := range stmts {
-		if st.Effect == "Allow" && st.HasAction(c.action) && resourceMatches(st, c) && conditionsHold(st, c) {
-			return true
-		}
+	tpl, err := loadTemplate()
+	if err != nil {
+		panic(err)
 	}
-	return false
+	standIns := deploy.SyntheticStandIns(tpl, recorderStack)
+	policy, err := iampolicy.FromStatements(stmts, standIns)
+	if err != nil {
+		panic(err)
+	}
+	return policy.Evaluate(c.request(standIns)).Allowed
 }
 
-func resourceMatches(st deploy.Statement, c awsCall) bool {
-	for _, r := range st.Resources {
-		switch {
-		case strings.HasPrefix(c.action, "kms:"):
-			if deploy.Refers(r, "MerchantKeysKey") {
-				return true
-			}
-		case c.index != "":
-			if s, ok := deploy.SubString(r); ok && s == "${VaultTable.Arn}/index/"+c.index {
-				return true
-			}
-		default:
-			if _, attr, ok := deploy.GetAttTarget(r); ok && attr == "Arn" && deploy.Refers(r, "VaultTable") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func conditionsHold(st deploy.Statement, c awsCall) bool {
-	for op, keys := range st.Condition {
-		for key, raw := range keys {
-			want := deploy.Strings(raw)
-			if !conditionHolds(op, key, want, c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func conditionHolds(op, key string, want []string, c awsCall) bool {
-	values, present := requestValues(key, c)
-	switch op {
-	case "Null":
-		return slices.Equal(want, []string{"false"}) == present
-	case "StringEquals":
-		return present && len(values) == 1 && slices.Contains(want, values[0])
-	case "ForAllValues:StringEquals":
-		for _, v := range values {
-			if !slices.Contains(want, v) {
-				return false
-			}
-		}
-		return true
-	case "ForAllValues:StringLike":
-		for _, v := range values {
-			if !slices.ContainsFunc(want, func(p string) bool { return stringLike(p, v) }) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
-// stringLike is IAM's StringLike: '*' matches any run of characters
-// (including none), '?' any one character.
-func stringLike(pattern, s string) bool {
-	for pattern != "" {
-		switch pattern[0] {
-		case '*':
-			for i := len(s); i >= 0; i-- {
-				if stringLike(pattern[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
-		default:
-			if s == "" || s[0] != pattern[0] {
-				return false
-			}
-		}
-		pattern, s = pattern[1:], s[1:]
-	}
-	return s == ""
-}
-
-// requestValues are the values of a condition key for the call.
-func requestValues(key string, c awsCall) ([]string, bool) {
+// request is the call as IAM sees it.
+func (c awsCall) request(s deploy.StandIns) iampolicy.Request {
+	r := iampolicy.Request{Action: c.action, Context: map[string][]string{}}
 	switch {
-	case key == "dynamodb:LeadingKeys":
-		return c.leading, len(c.leading) > 0
-	case key == "dynamodb:Select":
-		return []string{c.selects}, c.selects != ""
-	case key == "kms:EncryptionContextKeys":
-		if len(c.context) == 0 {
-			return nil, false
-		}
+	case strings.HasPrefix(c.action, "kms:"):
+		r.Resource = s.Attrs["MerchantKeysKey.Arn"][0]
 		keys := make([]string, 0, len(c.context))
-		for k := range c.context {
+		for k, v := range c.context {
+			r.Context["kms:EncryptionContext:"+k] = []string{v}
 			keys = append(keys, k)
 		}
-		return keys, true
-	case strings.HasPrefix(key, "kms:EncryptionContext:"):
-		v, ok := c.context[strings.TrimPrefix(key, "kms:EncryptionContext:")]
-		if !ok {
-			return nil, false
+		if len(keys) > 0 {
+			r.Context["kms:EncryptionContextKeys"] = keys
 		}
-		return []string{v}, true
+	case c.index != "":
+		r.Resource = s.Attrs["VaultTable.Arn"][0] + "/index/" + c.index
+	default:
+		r.Resource = s.Attrs["VaultTable.Arn"][0]
 	}
-	return nil, false
+	if len(c.leading) > 0 {
+		r.Context["dynamodb:LeadingKeys"] = c.leading
+	}
+	if c.selects != "" {
+		r.Context["dynamodb:Select"] = []string{c.selects}
+	}
+	return r
 }

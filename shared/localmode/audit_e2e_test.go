@@ -15,7 +15,7 @@ import (
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
-	"github.com/cardvault/vault/shared/internal/awsfake"
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/internal/vaulttest"
 	"github.com/cardvault/vault/shared/localmode"
 	"github.com/cardvault/vault/shared/vaulterr"

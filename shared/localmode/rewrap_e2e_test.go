@@ -8,7 +8,7 @@ import (
 
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
-	"github.com/cardvault/vault/shared/internal/awsfake"
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"

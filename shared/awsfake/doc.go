@@ -1,6 +1,7 @@
 // Package awsfake serves loopback stand-ins for the AWS services the vault
-// calls and has no local emulator for: KMS, Secrets Manager and
-// EventBridge.
+// calls and has no local emulator for here: Secrets Manager and
+// EventBridge, and a KMS for the faults local-kms cannot produce
+// (throttling, 5xx answers, latency, request ids; see KMS).
 //
 // Each fake is an httptest server speaking the AWS JSON 1.1 protocol
 // (POST /, X-Amz-Target: <Service>.<Operation>, base64 blobs in JSON,
@@ -13,4 +14,8 @@
 // Every fake records the calls it receives, answers each with a unique
 // x-amzn-RequestId, and can be told to fail the next calls or to answer
 // slowly, for retry and fault tests.
+//
+// It is not only test support: `make invoke` (shared/lambdarun) runs the
+// built functions against these servers in place of Secrets Manager and
+// EventBridge, which is why it lives outside shared/internal.
 package awsfake

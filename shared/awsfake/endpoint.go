@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -65,8 +64,16 @@ type endpoint struct {
 	calls    map[string]int
 }
 
-func newEndpoint(t testing.TB, targetPrefix string, handlers map[string]handler, observe func(request)) *endpoint {
-	t.Helper()
+// Cleaner is what a fake needs of its owner: a way to be stopped when the
+// owner is done (a testing.TB, or a local run's own list of stops).
+type Cleaner interface {
+	Cleanup(func())
+}
+
+func newEndpoint(t Cleaner, targetPrefix string, handlers map[string]handler, observe func(request)) *endpoint {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	e := &endpoint{
 		targetPrefix: targetPrefix,
 		handlers:     handlers,

@@ -3,7 +3,6 @@ package awsfake
 import (
 	"encoding/json"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -35,9 +34,9 @@ type EventEntry struct {
 // maxPutEventsEntries is PutEvents' limit on entries per call.
 const maxPutEventsEntries = 10
 
-// NewEventBridge starts a fake EventBridge; it stops when the test ends.
-func NewEventBridge(t testing.TB) *EventBridge {
-	t.Helper()
+// NewEventBridge starts a fake EventBridge; it stops when its owner is
+// done (the test ends).
+func NewEventBridge(t Cleaner) *EventBridge {
 	e := &EventBridge{}
 	e.endpoint = newEndpoint(t, "AWSEvents", map[string]handler{
 		"PutEvents": e.putEvents,

@@ -2,7 +2,6 @@ package awsfake
 
 import (
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -26,9 +25,8 @@ type fakeSecret struct {
 }
 
 // NewSecretsManager starts a fake Secrets Manager with no secrets; it
-// stops when the test ends.
-func NewSecretsManager(t testing.TB) *SecretsManager {
-	t.Helper()
+// stops when its owner is done (the test ends).
+func NewSecretsManager(t Cleaner) *SecretsManager {
 	s := &SecretsManager{secrets: map[string]*fakeSecret{}}
 	s.endpoint = newEndpoint(t, "secretsmanager", map[string]handler{
 		"GetSecretValue": s.getSecretValue,
@@ -41,6 +39,20 @@ func NewSecretsManager(t testing.TB) *SecretsManager {
 // returns its ARN.
 func (s *SecretsManager) Put(name, value string) (arn string) {
 	return s.put(name, &fakeSecret{str: &value})
+}
+
+// PutValue gives the secret named name a new current value, as
+// PutSecretValue does: its ARN stays. A secret not stored yet is made.
+func (s *SecretsManager) PutValue(name, value string) (arn string) {
+	s.mu.Lock()
+	old := s.secrets[name]
+	if old != nil {
+		old.str, old.binary, old.versionID, old.created = &value, nil, newUUID(), time.Now()
+		s.mu.Unlock()
+		return old.arn
+	}
+	s.mu.Unlock()
+	return s.Put(name, value)
 }
 
 // PutBinary stores a binary secret (SecretBinary) and returns its ARN.

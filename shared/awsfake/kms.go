@@ -14,6 +14,12 @@ import (
 // Encrypt, Decrypt, ReEncrypt and GenerateDataKey with KMS's semantics for
 // the encryption context (bound as AAD), key pinning (IncorrectKeyException),
 // unknown keys (NotFoundException) and disabled keys (DisabledException).
+//
+// local-kms is the KMS the vault is tested against (the keyring's tests,
+// the bootstraps under aws-lambda-rie: shared/lambdarun). This fake stays
+// for what local-kms cannot produce: throttling and 5xx answers on demand
+// (FailNext), a slow service (SetLatency), request ids, and a record of
+// what each call carried.
 type KMS struct {
 	// URL is the base endpoint to give the SDK client.
 	URL string

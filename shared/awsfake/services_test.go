@@ -10,7 +10,7 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/cardvault/vault/shared/internal/awsfake"
+	"github.com/cardvault/vault/shared/awsfake"
 )
 
 func TestSecretsManagerGetSecretValueByNameAndARN(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/cardvault/vault/shared/internal/awsfake"
+	"github.com/cardvault/vault/shared/awsfake"
 )
 
 func errorCode(t *testing.T, err error) string {
