@@ -44,3 +44,22 @@ func TestPrepareBoundsFieldsAndStampsVersion(t *testing.T) {
 		t.Errorf("client-chosen members not masked: %q %q", e.JTI, e.Token)
 	}
 }
+
+// TestPrepareKeepsTheIAMPrincipal: an AWS account id is 12 digits and can
+// pass the Luhn check; the principal is AWS's identifier, not a client's
+// input, and masking it would break the join to CloudTrail.
+func TestPrepareKeepsTheIAMPrincipal(t *testing.T) {
+	const account = "123456789015" // Luhn-valid
+	e := prepare(Event{
+		IAMUserARN:   "arn:aws:sts::" + account + ":assumed-role/app-server/s1",
+		IAMAccountID: account,
+		IAMCallerID:  "AROAEXAMPLEROLEID:s1",
+		UserAgent:    "agent " + account,
+	})
+	if e.IAMAccountID != account || e.IAMUserARN != "arn:aws:sts::"+account+":assumed-role/app-server/s1" || e.IAMCallerID != "AROAEXAMPLEROLEID:s1" {
+		t.Errorf("IAM principal altered: %q %q %q", e.IAMUserARN, e.IAMAccountID, e.IAMCallerID)
+	}
+	if e.UserAgent == "agent "+account {
+		t.Error("a client-chosen field was not masked (the test's number must be Luhn-valid)")
+	}
+}

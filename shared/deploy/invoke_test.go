@@ -190,6 +190,7 @@ func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
 			if !slices.Contains(s.status, res.HTTP.StatusCode) {
 				t.Errorf("events/%s: %s answered %d, want one of %v: %s", name, s.function, res.HTTP.StatusCode, s.status, res.HTTP.Body)
 			}
+			checkIAMCallerAudited(t, env, name)
 		})
 	}
 
@@ -211,6 +212,45 @@ func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
 		if !called[fn] {
 			t.Errorf("no call of %s was recorded", fn)
 		}
+	}
+}
+
+// checkIAMCallerAudited: the audit event of a sample's request names the
+// IAM principal of its authorizer context beside the JWS issuer.
+func checkIAMCallerAudited(t *testing.T, env *localmode.Env, name string) {
+	t.Helper()
+	var ev struct {
+		RequestContext struct {
+			Authorizer *struct {
+				IAM struct {
+					UserARN   string `json:"userArn"`
+					AccountID string `json:"accountId"`
+					CallerID  string `json:"callerId"`
+				} `json:"iam"`
+			} `json:"authorizer"`
+		} `json:"requestContext"`
+	}
+	if err := json.Unmarshal(readEvent(t, name), &ev); err != nil || ev.RequestContext.Authorizer == nil {
+		return // an unauthenticated route: no IAM authorizer
+	}
+	data, err := os.ReadFile(filepath.Join(env.Settings.Dir, localmode.AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var last struct {
+		ClientID     string `json:"client_id"`
+		IAMUserARN   string `json:"iam_user_arn"`
+		IAMAccountID string `json:"iam_account_id"`
+		IAMCallerID  string `json:"iam_caller_id"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	iam := ev.RequestContext.Authorizer.IAM
+	if last.IAMUserARN != iam.UserARN || last.IAMAccountID != iam.AccountID || last.IAMCallerID != iam.CallerID || last.ClientID == "" {
+		t.Errorf("events/%s: audit event names client %q and IAM caller %q/%q/%q, want the JWS issuer and %q/%q/%q",
+			name, last.ClientID, last.IAMUserARN, last.IAMAccountID, last.IAMCallerID, iam.UserARN, iam.AccountID, iam.CallerID)
 	}
 }
 

@@ -14,7 +14,9 @@
 // The invoker adds iss, aud, iat and jti, signs the claims with the demo
 // client's key and puts the JWS where the route takes it: a JWE body
 // (application/jose) encrypted to the vault's public key for routes with a
-// sensitive body, an Authorization: Bearer header otherwise.
+// sensitive body, a Bearer header otherwise: Vault-Authorization when the
+// event's Authorization holds a SigV4 signature (as behind the IAM
+// authorizer), Authorization when it has none.
 //
 // Events that need something to exist first say so with placeholders,
 // replaced before anything else:
@@ -286,15 +288,28 @@ func (iv *Invoker) seal(api *httpapi.API, ev *sampleEvent) error {
 		}
 		ev.Body, ev.IsBase64Encoded = jwe, false
 		ev.Headers["content-type"] = "application/jose"
-		delete(ev.Headers, "authorization")
+		delete(ev.Headers, "vault-authorization")
+		if isBearer(ev.Headers["authorization"]) {
+			delete(ev.Headers, "authorization")
+		}
 	case httpapi.Bearer:
-		ev.Headers["authorization"] = "Bearer " + jws
+		// Behind the IAM authorizer Authorization holds the SigV4
+		// signature, and the JWS rides in Vault-Authorization.
+		if auth := ev.Headers["authorization"]; auth != "" && !isBearer(auth) {
+			ev.Headers["vault-authorization"] = "Bearer " + jws
+		} else {
+			ev.Headers["authorization"] = "Bearer " + jws
+		}
 		ev.Body = ""
 	default:
 		return fmt.Errorf("route %q takes no credential, but the event has x-vault-request", ev.RouteKey)
 	}
 	ev.Headers["content-length"] = fmt.Sprint(len(ev.Body))
 	return nil
+}
+
+func isBearer(h string) bool {
+	return len(h) > len("bearer ") && strings.EqualFold(h[:len("bearer ")], "bearer ")
 }
 
 func routeByKey(api *httpapi.API, key string) (httpapi.Route, bool) {
