@@ -199,9 +199,9 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 		if len(body) != 0 {
 			return Reply{}, vaulterr.New(vaulterr.Malformed, "this route takes no body")
 		}
-		token, err := bearerCredential(ev.Headers)
-		if err != nil {
-			return Reply{}, err
+		token, credErr := bearerCredential(ev.Headers)
+		if credErr != nil {
+			return Reply{}, credErr
 		}
 		req.Auth, err = a.deps.Opener.OpenBearer(token, want)
 	}

@@ -23,6 +23,8 @@
 //
 //	$VAULTED_TOKEN  the token of a demo card vaulted first (through the
 //	                vault-card function) for the request's merchant
+//	                (customer c_demo)
+//	$VAULTED_FINGERPRINT  that card's fingerprint
 //	$STORED_SECRET  the name of a demo secret put first (through the
 //	                put-secret function) for the request's merchant
 //
@@ -49,8 +51,9 @@ import (
 
 // Placeholders a sample event may hold.
 const (
-	TokenPlaceholder  = "$VAULTED_TOKEN" // #nosec G101 -- a placeholder name in event files, not a credential
-	SecretPlaceholder = "$STORED_SECRET"
+	TokenPlaceholder       = "$VAULTED_TOKEN" // #nosec G101 -- a placeholder name in event files, not a credential
+	FingerprintPlaceholder = "$VAULTED_FINGERPRINT"
+	SecretPlaceholder      = "$STORED_SECRET"
 )
 
 // Setup steps of "x-vault-setup".
@@ -201,7 +204,7 @@ func (iv *Invoker) prepare(ctx context.Context, raw []byte) (sampleEvent, error)
 		merchant = probe.Request.MerchantID
 	}
 	text := string(raw)
-	needCard := strings.Contains(text, TokenPlaceholder)
+	needCard := strings.Contains(text, TokenPlaceholder) || strings.Contains(text, FingerprintPlaceholder)
 	needSecret := strings.Contains(text, SecretPlaceholder)
 	for _, step := range probe.Setup {
 		switch step {
@@ -214,11 +217,12 @@ func (iv *Invoker) prepare(ctx context.Context, raw []byte) (sampleEvent, error)
 		}
 	}
 	if needCard {
-		token, err := iv.vaultDemoCard(ctx, merchant)
+		token, fingerprint, err := iv.vaultDemoCard(ctx, merchant)
 		if err != nil {
 			return sampleEvent{}, fmt.Errorf("setup %s: %w", SetupVaultCard, err)
 		}
 		text = strings.ReplaceAll(text, TokenPlaceholder, token)
+		text = strings.ReplaceAll(text, FingerprintPlaceholder, fingerprint)
 	}
 	if needSecret {
 		name, err := iv.putDemoSecret(ctx, merchant)

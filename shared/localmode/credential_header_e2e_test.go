@@ -61,6 +61,9 @@ func TestVaultAuthorizationHeader(t *testing.T) {
 		{"Vault-Authorization not Bearer", func(jws string) map[string]string {
 			return map[string]string{"Authorization": sigV4, "Vault-Authorization": jws}
 		}, http.StatusUnauthorized, "unauthenticated"},
+		{"Vault-Authorization with a bad signature", func(jws string) map[string]string {
+			return map[string]string{"Authorization": sigV4, "Vault-Authorization": "Bearer " + jws[:len(jws)-4] + "AAAA"}
+		}, http.StatusUnauthorized, "unauthenticated"},
 		{"empty Vault-Authorization beside a Bearer Authorization", func(jws string) map[string]string {
 			return map[string]string{"Authorization": "Bearer " + jws, "Vault-Authorization": ""}
 		}, http.StatusUnauthorized, "unauthenticated"},

@@ -40,6 +40,11 @@ type cardItem struct {
 	Deleted bool   `dynamodbav:"deleted,omitempty"`
 	GSI1PK  string `dynamodbav:"gsi1pk,omitempty"`
 	GSI1SK  string `dynamodbav:"gsi1sk,omitempty"`
+	// The listing indexes' keys (by_customer, by_fingerprint); a card
+	// without a customer is listed by fingerprint only.
+	CustomerPK    string `dynamodbav:"customer_pk,omitempty"`
+	FingerprintPK string `dynamodbav:"fingerprint_pk,omitempty"`
+	ListSK        string `dynamodbav:"list_sk,omitempty"`
 }
 
 func newCardItem(rec vault.CardRecord) cardItem {
@@ -63,9 +68,14 @@ func newCardItem(rec vault.CardRecord) cardItem {
 		TTL:         ttlSeconds(rec.ExpiresAt),
 		Deleted:     rec.Deleted,
 	}
-	if !rec.Deleted { // a tombstone has nothing to rotate or count
+	if !rec.Deleted { // a tombstone has nothing to rotate, count or list
 		it.GSI1PK = merchantIndexPK(rec.MerchantID, shardOf(rec.Token))
 		it.GSI1SK = cardGSI1SK(rec.KeyVersion, rec.Token)
+		if rec.CustomerID != "" {
+			it.CustomerPK = customerListPK(rec.MerchantID, rec.CustomerID)
+		}
+		it.FingerprintPK = fingerprintListPK(rec.MerchantID, rec.Fingerprint)
+		it.ListSK = listSK(rec.CreatedAt, rec.Token)
 	}
 	return it
 }
