@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/client"
 	"github.com/cardvault/vault/shared/deploy"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/internal/dynalite"
@@ -392,5 +393,35 @@ func TestVaultInvokeCommand(t *testing.T) {
 	}
 	if code, _, _ := run("--function", "jwks", "--event", filepath.Join(dir, "missing.json")); code != invoke.ExitUsage {
 		t.Errorf("missing event file: exit %d, want %d", code, invoke.ExitUsage)
+	}
+}
+
+// TestDemoClientGetsEveryOperation: the registry local mode writes on
+// first start lets its demo client call every operation of the contract,
+// v1.1's included.
+func TestDemoClientGetsEveryOperation(t *testing.T) {
+	env := localVault(t, &recorder{})
+	data, err := os.ReadFile(env.Settings.ClientsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		Clients []struct {
+			ID         string   `json:"id"`
+			Operations []string `json:"operations"`
+		} `json:"clients"`
+	}
+	if err := json.Unmarshal(data, &reg); err != nil || len(reg.Clients) != 1 {
+		t.Fatalf("demo registry: %v (%d clients)", err, len(reg.Clients))
+	}
+	got := slices.Sorted(slices.Values(reg.Clients[0].Operations))
+	want := slices.Sorted(slices.Values(client.Operations()))
+	if !slices.Equal(got, want) {
+		t.Errorf("demo client operations %v, want every operation %v", got, want)
+	}
+	for _, op := range []string{"list_cards", "forward", "import_cards", "export_cards", "get_job"} {
+		if !slices.Contains(got, op) {
+			t.Errorf("demo client lacks %s", op)
+		}
 	}
 }
