@@ -175,10 +175,10 @@ func TestTokenFormatClaim(t *testing.T) {
 	}
 }
 
-// TestCardShapedTokenCollisionsAreRetried vaults all 1,000 Luhn-valid
-// 12-digit numbers sharing a first 4 and last 4, over two merchants: their
-// card-shaped tokens share 9,000 possible middles, so dozens of draws
-// collide (about 55 expected). Every card still gets a token of its own,
+// TestCardShapedTokenCollisionsAreRetried vaults 600 of the 1,000
+// Luhn-valid 12-digit numbers sharing a first 4 and last 4, over two
+// merchants: their card-shaped tokens share 9,000 possible middles, so
+// draws collide (about 20 expected; none at all has odds of e^-20). Every card still gets a token of its own,
 // and no card was overwritten by another: each token answers its own
 // card's fingerprint, and reveals its own number.
 func TestCardShapedTokenCollisionsAreRetried(t *testing.T) {
@@ -189,7 +189,7 @@ func TestCardShapedTokenCollisionsAreRetried(t *testing.T) {
 		merchants []string
 		claims    []map[string]any
 	)
-	for i := range 1000 {
+	for i := range 600 {
 		// 8888, three digits, the one digit that makes the whole
 		// Luhn-valid, 4321.
 		partial := fmt.Sprintf("8888%03d", i)
