@@ -56,7 +56,8 @@ func TestCardTokenShape(t *testing.T) {
 
 // TestCardTokenMiddleIsUniform: every middle position takes each digit
 // about equally often (chi-square over 10 cells, 9 degrees of freedom;
-// 27.9 is the 0.001 critical value).
+// 40 is passed by chance about once in two million runs, so the test
+// does not flake across its eight positions).
 func TestCardTokenMiddleIsUniform(t *testing.T) {
 	const draws = 20000
 	number := "4000056655665556"
@@ -78,7 +79,7 @@ func TestCardTokenMiddleIsUniform(t *testing.T) {
 		}
 		// The Luhn rejection removes one middle in ten; spread over 8
 		// positions it leaves each position's digits uniform.
-		if chi > 27.9 {
+		if chi > 40 {
 			t.Errorf("middle position %d: chi-square %.1f over 10 digits (counts %v)", p, chi, cells)
 		}
 	}
