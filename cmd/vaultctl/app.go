@@ -53,6 +53,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"audit":      {"audit verify | tail (the local audit file)", runAudit},
 		"bench":      {"load-test a local vault: vault, masked, reveal (loopback only)", runBench},
+		"cards":      {"cards list --customer C | --fingerprint F (saved cards, masked)", runCards},
 		"health":     {"check that the vault is ready", runHealth},
 		"jwks":       {"print the vault's public keys", runJWKS},
 		"keys":       {"keys generate | rotate | status", runKeys},
@@ -118,7 +119,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 
 // groups are the commands that dispatch again on a subcommand.
 // (vault-keys prints its own, longer help.)
-var groups = map[string]bool{"audit": true, "keys": true, "secret": true}
+var groups = map[string]bool{"audit": true, "cards": true, "keys": true, "secret": true}
 
 // report turns a command's error into the exit code and the stderr line.
 func (a *app) report(ctx context.Context, err error) int {

@@ -100,6 +100,13 @@ type Event struct {
 	Route          string `json:"route,omitempty"`
 	ProviderStatus int    `json:"provider_status,omitempty"`
 	ProviderMS     int64  `json:"provider_latency_ms,omitempty"`
+	// IAMUserARN, IAMAccountID and IAMCallerID name the AWS principal
+	// that API Gateway's IAM authorizer admitted (its SigV4 signer), beside
+	// the JWS issuer in ClientID. Empty in local mode and for routes
+	// without the authorizer.
+	IAMUserARN   string `json:"iam_user_arn,omitempty"`
+	IAMAccountID string `json:"iam_account_id,omitempty"`
+	IAMCallerID  string `json:"iam_caller_id,omitempty"`
 
 	// Hash is the local file chain's SHA-256 of this line's canonical form
 	// (see FileSink); it is always the last member.

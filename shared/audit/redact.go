@@ -36,6 +36,11 @@ func prepare(e Event) Event {
 	}
 	e.ID = bounded(e.ID)
 	e.RequestID = bounded(e.RequestID)
+	// The IAM principal is AWS's: an account id is 12 digits and may pass
+	// the Luhn check, and masking it would break the join to CloudTrail.
+	e.IAMUserARN = bounded(e.IAMUserARN)
+	e.IAMAccountID = bounded(e.IAMAccountID)
+	e.IAMCallerID = bounded(e.IAMCallerID)
 	e.Outcome = Outcome(safeField(string(e.Outcome)))
 	if len(e.KMSRequestIDs) > 0 {
 		ids := make([]string, len(e.KMSRequestIDs))

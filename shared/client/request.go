@@ -76,7 +76,7 @@ func (c *Client) do(ctx context.Context, cl call) (*answer, error) {
 		req.Header.Set("Content-Type", contentType)
 	}
 	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+		req.Header.Set(c.credentialHeader, "Bearer "+bearer)
 	}
 	req.Header.Set("Accept", "application/json, "+joseMediaType)
 

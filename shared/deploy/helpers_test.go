@@ -21,7 +21,8 @@ import (
 const repoRoot = "../.."
 
 // contractRoutes are every route of the wire contract: the eleven
-// operations, the public keys and the health check.
+// operations of v1, list_cards' two routes, the public keys and the health
+// check.
 var contractRoutes = []string{
 	"POST /v1/cards",
 	"GET /v1/cards/{token}",
@@ -34,6 +35,8 @@ var contractRoutes = []string{
 	"POST /v1/merchants/{merchant_id}/keys/rotate",
 	"GET /v1/merchants/{merchant_id}/keys",
 	"DELETE /v1/merchants/{merchant_id}",
+	"GET /v1/merchants/{merchant_id}/customers/{customer_id}/cards",
+	"GET /v1/merchants/{merchant_id}/fingerprints/{fingerprint}/cards",
 	"GET /v1/jwks",
 	"GET /v1/health",
 	// Contract v1.1.

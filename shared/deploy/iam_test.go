@@ -133,11 +133,24 @@ func TestFunctionsWithoutKeysHoldNoKMSPermission(t *testing.T) {
 			t.Errorf("%s unwraps merchant keys but its role lacks kms:Decrypt (has %v)", name, kms)
 		}
 	}
-	// The masked view is the showcase of the split: say it by name.
-	_, stmts := roleOf(t, "get-masked")
-	for _, st := range stmts {
-		if len(st.ActionsOf("kms")) > 0 {
-			t.Errorf("get-masked: %s allows %v", st.Where, st.ActionsOf("kms"))
+	// The masked view and the card listing are the showcase of the split:
+	// say them by name, whichever function serves them.
+	routes := httpRoutes(t)
+	for _, key := range []string{
+		"GET /v1/cards/{token}",
+		"GET /v1/merchants/{merchant_id}/customers/{customer_id}/cards",
+		"GET /v1/merchants/{merchant_id}/fingerprints/{fingerprint}/cards",
+	} {
+		fn, ok := routes[key]
+		if !ok {
+			t.Errorf("no function serves %s", key)
+			continue
+		}
+		_, stmts := roleOf(t, fn)
+		for _, st := range stmts {
+			if len(st.ActionsOf("kms")) > 0 {
+				t.Errorf("%s (serving %s): %s allows %v", fn, key, st.Where, st.ActionsOf("kms"))
+			}
 		}
 	}
 }
@@ -203,10 +216,20 @@ func TestDynamoDBGrantsAreScopedToTheTableAndKeyPrefixes(t *testing.T) {
 				onTable := deploy.Refers(r, "VaultTable")
 				sub, isSub := deploy.SubString(r)
 				onIndex := isSub && sub == "${VaultTable.Arn}/index/by_merchant"
+				onListing := isSub && (sub == "${VaultTable.Arn}/index/by_customer" || sub == "${VaultTable.Arn}/index/by_fingerprint")
 				switch {
-				case onIndex:
+				case onIndex || onListing:
 					if !slices.Equal(actions, []string{"dynamodb:Query"}) {
 						t.Errorf("%s: %s: the index is only queried, not %v", name, st.Where, actions)
+					}
+					if onListing {
+						// A listing partition is one merchant's customer or
+						// fingerprint; nothing else may be named.
+						prefixes := st.ConditionValues("ForAllValues:StringLike", "dynamodb:LeadingKeys")
+						slices.Sort(prefixes)
+						if !slices.Equal(prefixes, []string{"CUST#*", "FPRINT#*"}) || !slices.Equal(st.ConditionValues("Null", "dynamodb:LeadingKeys"), []string{"false"}) {
+							t.Errorf("%s: %s: a listing index query must be held to CUST#* and FPRINT#* partitions, is %v", name, st.Where, prefixes)
+						}
 					}
 				case onTable && !isSub:
 					prefixes := st.ConditionValues("ForAllValues:StringLike", "dynamodb:LeadingKeys")
@@ -224,7 +247,7 @@ func TestDynamoDBGrantsAreScopedToTheTableAndKeyPrefixes(t *testing.T) {
 						t.Errorf("%s: %s: needs Null dynamodb:LeadingKeys false (ForAllValues is true for a request without keys)", name, st.Where)
 					}
 				default:
-					t.Errorf("%s: %s: DynamoDB on %v; only the vault table and its by_merchant index", name, st.Where, r)
+					t.Errorf("%s: %s: DynamoDB on %v; only the vault table and its indexes", name, st.Where, r)
 				}
 			}
 		}

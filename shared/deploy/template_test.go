@@ -163,7 +163,8 @@ func TestHTTPAPIRequiresIAMAndThrottlesAndLogsNoContent(t *testing.T) {
 		t.Error("access logs must go to ApiAccessLogGroup")
 	}
 	format, _ := api.Prop("AccessLogSettings", "Format").(string)
-	for _, want := range []string{"$context.requestId", "$context.identity.sourceIp", "$context.routeKey", "$context.status", "$context.responseLatency"} {
+	for _, want := range []string{"$context.requestId", "$context.identity.sourceIp", "$context.routeKey", "$context.status", "$context.responseLatency",
+		"$context.identity.userArn", "$context.identity.caller", "$context.identity.accountId"} {
 		if !strings.Contains(format, want) {
 			t.Errorf("access log format lacks %s", want)
 		}

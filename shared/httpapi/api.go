@@ -127,6 +127,14 @@ func (a *API) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest, ref
 		SourceIP:  ev.RequestContext.HTTP.SourceIP,
 		UserAgent: truncate(ev.RequestContext.HTTP.UserAgent, 256),
 	}
+	if az := ev.RequestContext.Authorizer; az != nil && az.IAM != nil {
+		// The AWS principal API Gateway's IAM authorizer let through,
+		// recorded beside the JWS issuer: which role called, for which
+		// client.
+		e.IAMUserARN = az.IAM.UserARN
+		e.IAMAccountID = az.IAM.AccountID
+		e.IAMCallerID = az.IAM.CallerID
+	}
 	var (
 		reply Reply
 		err   error
@@ -224,9 +232,9 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 		if len(body) != 0 {
 			return Reply{}, vaulterr.New(vaulterr.Malformed, "this route takes no body")
 		}
-		token, ok := bearer(header(ev.Headers, "authorization"))
-		if !ok {
-			return Reply{}, vaulterr.New(vaulterr.Unauthenticated, "no credential: send Authorization: Bearer <JWS>")
+		token, credErr := bearerCredential(ev.Headers)
+		if credErr != nil {
+			return Reply{}, credErr
 		}
 		req.Auth, err = a.deps.Opener.OpenBearer(token, want)
 	}
@@ -267,6 +275,34 @@ func isJOSE(contentType string) bool {
 	return err == nil && mt == "application/jose"
 }
 
+// bearerCredential finds a Bearer route's JWS. Behind API Gateway's IAM
+// authorizer, Authorization holds the caller's SigV4 signature, so the JWS
+// may travel in Vault-Authorization instead: that header wins when present,
+// Authorization is read only when it holds a Bearer credential. Two Bearer
+// credentials are refused rather than one picked, since they may differ;
+// a SigV4 Authorization alone carries no JWS at all.
+func bearerCredential(headers map[string]string) (string, error) {
+	auth := header(headers, "authorization")
+	authToken, authIsBearer := bearer(auth)
+	if vaultAuth, present := lookupHeader(headers, "vault-authorization"); present {
+		token, ok := bearer(vaultAuth)
+		if !ok {
+			return "", vaulterr.New(vaulterr.Unauthenticated, "no credential: Vault-Authorization must be Bearer <JWS>")
+		}
+		if authIsBearer {
+			return "", vaulterr.New(vaulterr.Malformed, "both Authorization and Vault-Authorization carry a Bearer credential; send one")
+		}
+		return token, nil
+	}
+	if authIsBearer {
+		return authToken, nil
+	}
+	if strings.TrimSpace(auth) != "" {
+		return "", vaulterr.New(vaulterr.Unauthenticated, "no credential: Authorization holds no Bearer JWS (send it as Vault-Authorization: Bearer <JWS> beside SigV4)")
+	}
+	return "", vaulterr.New(vaulterr.Unauthenticated, "no credential: send Authorization: Bearer <JWS> or Vault-Authorization: Bearer <JWS>")
+}
+
 func bearer(h string) (string, bool) {
 	const prefix = "bearer "
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
@@ -279,15 +315,21 @@ func bearer(h string) (string, bool) {
 // header looks a header up case-insensitively (API Gateway lowercases
 // names, other callers may not).
 func header(h map[string]string, name string) string {
+	v, _ := lookupHeader(h, name)
+	return v
+}
+
+// lookupHeader is header that also tells whether the header was sent.
+func lookupHeader(h map[string]string, name string) (string, bool) {
 	if v, ok := h[name]; ok {
-		return v
+		return v, true
 	}
 	for k, v := range h {
 		if strings.EqualFold(k, name) {
-			return v
+			return v, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 type errorBody struct {

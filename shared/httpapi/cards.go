@@ -86,6 +86,15 @@ func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
 	if hasHolder {
 		in.Card.HolderName = secret.New(holder)
 	}
+	// token_format, when present, is exactly one of the two names: a
+	// misspelt format must not silently give the other kind of token.
+	if _, ok := r.Auth.Claim("token_format"); ok {
+		format, _, err := claims.String("token_format")
+		if err != nil || (format != string(vault.TokenFormatOpaque) && format != string(vault.TokenFormatCard)) {
+			return vault.VaultCardInput{}, malformed(`claim token_format must be "opaque" or "card"`)
+		}
+		in.TokenFormat = vault.TokenFormat(format)
+	}
 	// customer_id and ttl_seconds, when present, must be valid: null is
 	// not a way to leave them out. Each is read first, so that a name
 	// differing only in case (Customer_ID) is refused, not ignored.

@@ -14,13 +14,17 @@
 // The invoker adds iss, aud, iat and jti, signs the claims with the demo
 // client's key and puts the JWS where the route takes it: a JWE body
 // (application/jose) encrypted to the vault's public key for routes with a
-// sensitive body, an Authorization: Bearer header otherwise.
+// sensitive body, a Bearer header otherwise: Vault-Authorization when the
+// event's Authorization holds a SigV4 signature (as behind the IAM
+// authorizer), Authorization when it has none.
 //
 // Events that need something to exist first say so with placeholders,
 // replaced before anything else:
 //
 //	$VAULTED_TOKEN  the token of a demo card vaulted first (through the
 //	                vault-card function) for the request's merchant
+//	                (customer c_demo)
+//	$VAULTED_FINGERPRINT  that card's fingerprint
 //	$STORED_SECRET  the name of a demo secret put first (through the
 //	                put-secret function) for the request's merchant
 //
@@ -49,8 +53,9 @@ import (
 
 // Placeholders a sample event may hold.
 const (
-	TokenPlaceholder  = "$VAULTED_TOKEN" // #nosec G101 -- a placeholder name in event files, not a credential
-	SecretPlaceholder = "$STORED_SECRET"
+	TokenPlaceholder       = "$VAULTED_TOKEN" // #nosec G101 -- a placeholder name in event files, not a credential
+	FingerprintPlaceholder = "$VAULTED_FINGERPRINT"
+	SecretPlaceholder      = "$STORED_SECRET"
 )
 
 // Setup steps of "x-vault-setup".
@@ -283,7 +288,7 @@ func (iv *Invoker) prepare(ctx context.Context, raw []byte) (sampleEvent, error)
 		merchant = probe.Request.MerchantID
 	}
 	text := string(raw)
-	needCard := strings.Contains(text, TokenPlaceholder)
+	needCard := strings.Contains(text, TokenPlaceholder) || strings.Contains(text, FingerprintPlaceholder)
 	needSecret := strings.Contains(text, SecretPlaceholder)
 	for _, step := range probe.Setup {
 		switch step {
@@ -296,11 +301,12 @@ func (iv *Invoker) prepare(ctx context.Context, raw []byte) (sampleEvent, error)
 		}
 	}
 	if needCard {
-		token, err := iv.vaultDemoCard(ctx, merchant)
+		token, fingerprint, err := iv.vaultDemoCard(ctx, merchant)
 		if err != nil {
 			return sampleEvent{}, fmt.Errorf("setup %s: %w", SetupVaultCard, err)
 		}
 		text = strings.ReplaceAll(text, TokenPlaceholder, token)
+		text = strings.ReplaceAll(text, FingerprintPlaceholder, fingerprint)
 	}
 	if needSecret {
 		name, err := iv.putDemoSecret(ctx, merchant)
@@ -370,15 +376,28 @@ func (iv *Invoker) seal(routes []httpapi.Route, ev *sampleEvent) error {
 		}
 		ev.Body, ev.IsBase64Encoded = jwe, false
 		ev.Headers["content-type"] = "application/jose"
-		delete(ev.Headers, "authorization")
+		delete(ev.Headers, "vault-authorization")
+		if isBearer(ev.Headers["authorization"]) {
+			delete(ev.Headers, "authorization")
+		}
 	case httpapi.Bearer:
-		ev.Headers["authorization"] = "Bearer " + jws
+		// Behind the IAM authorizer Authorization holds the SigV4
+		// signature, and the JWS rides in Vault-Authorization.
+		if auth := ev.Headers["authorization"]; auth != "" && !isBearer(auth) {
+			ev.Headers["vault-authorization"] = "Bearer " + jws
+		} else {
+			ev.Headers["authorization"] = "Bearer " + jws
+		}
 		ev.Body = ""
 	default:
 		return fmt.Errorf("route %q takes no credential, but the event has x-vault-request", ev.RouteKey)
 	}
 	ev.Headers["content-length"] = fmt.Sprint(len(ev.Body))
 	return nil
+}
+
+func isBearer(h string) bool {
+	return len(h) > len("bearer ") && strings.EqualFold(h[:len("bearer ")], "bearer ")
 }
 
 func routeByKey(routes []httpapi.Route, key string) (httpapi.Route, bool) {

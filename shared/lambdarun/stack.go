@@ -18,11 +18,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/client"
 	"github.com/cardvault/vault/shared/deploy"
 	"github.com/cardvault/vault/shared/deploy/iampolicy"
 	"github.com/cardvault/vault/shared/deploy/iamproxy"
-	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/invoke"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/wire"

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
-	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"

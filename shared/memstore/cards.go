@@ -62,13 +62,15 @@ func (s *Store) CreateCard(_ context.Context, rec vault.CardRecord) error {
 }
 
 // ReplaceCard implements vault.CardStore: rec is written as given,
-// provided the card exists, is rec.MerchantID's, is not deleted and has
-// not expired; else vault.ErrNotFound.
+// provided the card exists, is the same card of rec's merchant and
+// customer (fingerprint), is not deleted and has not expired; else
+// vault.ErrNotFound.
 func (s *Store) ReplaceCard(_ context.Context, rec vault.CardRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.cards[rec.Token]
-	if !ok || cur.MerchantID != rec.MerchantID || cur.Deleted || expired(ttlSeconds(cur.ExpiresAt), s.now()) {
+	if !ok || cur.MerchantID != rec.MerchantID || cur.CustomerID != rec.CustomerID || cur.Fingerprint != rec.Fingerprint ||
+		cur.Deleted || expired(ttlSeconds(cur.ExpiresAt), s.now()) {
 		return vault.ErrNotFound
 	}
 	s.cards[rec.Token] = cloneCard(rec)

@@ -15,7 +15,7 @@ import (
 // card behind:
 //
 //  1. the record becomes a tombstone (deleted, ciphertext and index keys
-//     removed, ttl set to now so DynamoDB's sweep and the purger remove it
+//     removed, so it leaves the rotation and listing indexes, ttl set to now so DynamoDB's sweep and the purger remove it
 //     even if step 3 never runs), provided it belongs to rec.MerchantID;
 //  2. the index entry is removed if it still points at this token (else a
 //     newer card owns it and it stays);
@@ -28,7 +28,7 @@ func (s *Store) DeleteCard(ctx context.Context, rec vault.CardRecord) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      itemKey(pk, cardSK),
-		UpdateExpression:         aws.String("SET deleted = :true, updated_at = :at, #ttl = :now REMOVE sealed, gsi1pk, gsi1sk"),
+		UpdateExpression:         aws.String("SET deleted = :true, updated_at = :at, #ttl = :now REMOVE sealed, gsi1pk, gsi1sk, customer_pk, fingerprint_pk, list_sk"),
 		ConditionExpression:      aws.String("attribute_exists(pk) AND merchant_id = :m"),
 		ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
 		ExpressionAttributeValues: map[string]types.AttributeValue{

@@ -5,7 +5,6 @@ package vault
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -67,6 +66,10 @@ type VaultCardInput struct {
 	Card       CardInput
 	// TTL is the card's lifetime; zero means it lives until deleted.
 	TTL time.Duration
+	// TokenFormat is the shape of a new card's token; "" is
+	// TokenFormatOpaque. A duplicate keeps the token it has, whatever its
+	// format.
+	TokenFormat TokenFormat
 }
 
 // CardView is what vault_card and get_masked answer: nothing in it needs a
@@ -172,6 +175,10 @@ func validateCard(in CardInput, now time.Time) (validatedCard, error) {
 // always maps to the same token, even under concurrent requests.
 func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView, Trace, error) {
 	now := v.now().UTC()
+	format, ok := ParseTokenFormat(string(in.TokenFormat))
+	if !ok {
+		return CardView{}, Trace{}, vaulterr.New(vaulterr.Malformed, `token_format must be "opaque" or "card"`)
+	}
 	c, err := validateCard(in.Card, now)
 	if err != nil {
 		return CardView{}, Trace{}, err
@@ -246,11 +253,11 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	if in.TTL > 0 {
 		rec.ExpiresAt = now.Add(in.TTL)
 	}
-	rec.Token, err = newToken()
+	rec.Token, err = newToken(format, c.digits)
 	if err != nil {
 		return CardView{}, trace, err
 	}
-	if indexed != "" && currentErr == nil && current.MerchantID == rec.MerchantID && !current.Deleted && !expired(current, now) {
+	if indexed != "" && currentErr == nil && holdsCard(current, CardIndexKey{rec.MerchantID, rec.CustomerID, rec.Fingerprint}) && !current.Deleted && !expired(current, now) {
 		// The card is vaulted already: update it as storeCard would, with
 		// no claim. If it changed meanwhile, storeCard starts over.
 		view, undo, err := v.replaceDuplicate(ctx, keys, current, rec, c.sealed)
@@ -266,7 +273,7 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	if err := v.sealCard(keys, &rec, c.sealed); err != nil {
 		return CardView{}, trace, err
 	}
-	view, undo, err := v.storeCard(ctx, keys, rec, c.sealed)
+	view, undo, err := v.storeCard(ctx, keys, rec, c.sealed, format)
 	trace.Token = view.Token
 	trace.Undo = undo
 	return view, trace, err
@@ -302,17 +309,29 @@ func (v *CardVault) replaceDuplicate(ctx context.Context, keys *envelope.Merchan
 	return viewOf(updated, true), restore, nil
 }
 
+// maxTokenCollisions bounds how often a new card's token is drawn again
+// because another record already holds it. Opaque tokens (128 random
+// bits) never collide; a card-shaped token of a 12-digit number has only
+// 9,000 possible middles per first 4 and last 4, so a collision is rare
+// but real, and each redraw meets one with the probability that such
+// tokens are taken: 16 redraws fail only if the space is nearly full.
+const maxTokenCollisions = 16
+
 // storeCard writes a new card under rec.Token, or updates the card the
 // merchant and customer already have for the same number. Every step is
 // a conditional write, so concurrent requests for one new card agree on
 // one token without transactions; a lost race is retried from the index.
-// It returns how to take its write back: delete the card it created, or
-// put back the duplicate's record as it was.
-func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, rec CardRecord, sc sealedCard) (CardView, func(context.Context) error, error) {
+// A token already held by another record (a card-shaped token's
+// collision) is never overwritten: the index entry moves to a fresh
+// token and the card is created there. It returns how to take its write
+// back: delete the card it created, or put back the duplicate's record as
+// it was.
+func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, rec CardRecord, sc sealedCard, format TokenFormat) (CardView, func(context.Context) error, error) {
 	key := CardIndexKey{rec.MerchantID, rec.CustomerID, rec.Fingerprint}
 	deleteCreated := func(created CardRecord) func(context.Context) error {
 		return func(ctx context.Context) error { return v.cards.DeleteCreatedCard(ctx, created) }
 	}
+	collisions := 0
 	for attempt := 0; attempt < 4; attempt++ {
 		existing, err := v.cards.ClaimCardIndex(ctx, key, rec.Token, rec.ExpiresAt)
 		if err == nil {
@@ -324,7 +343,8 @@ func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, 
 				return CardView{}, nil, err
 			}
 			// A concurrent duplicate found our index entry and wrote the
-			// record first; update it as that request's duplicate would.
+			// record first (update it as that request's duplicate would),
+			// or the token is another record's (below).
 			existing = rec.Token
 		} else if !errors.Is(err, ErrConflict) {
 			return CardView{}, nil, err
@@ -349,14 +369,31 @@ func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, 
 		case err != nil:
 			return CardView{}, nil, err
 		}
-		if current.MerchantID != rec.MerchantID {
-			// Index entries are per merchant; a token of another merchant
+		occupied := !holdsCard(current, key)
+		if occupied && !isCardToken(existing) {
+			// Index entries are per merchant, customer and card, and an
+			// opaque token is never drawn twice: a record of another card
 			// here means the table was tampered with.
-			return CardView{}, nil, vaulterr.New(vaulterr.Integrity, "card index points at another merchant's record")
+			return CardView{}, nil, vaulterr.New(vaulterr.Integrity, "card index points at another card's record")
 		}
-		if current.Deleted || expired(current, rec.UpdatedAt) {
-			// The entry outlived its card (a delete cut short, or an expiry
-			// not yet purged): the card is gone, so this one is new.
+		if occupied || current.Deleted || expired(current, rec.UpdatedAt) {
+			// The entry's token is no live card of this key: another card
+			// holds it (a card-shaped token drawn twice), or its card is
+			// gone (a delete cut short, an expiry not yet purged). Move the
+			// entry to a token of our own; if that is the token in the way,
+			// draw a new one first.
+			if existing == rec.Token {
+				if collisions++; collisions > maxTokenCollisions {
+					return CardView{}, nil, vaulterr.New(vaulterr.Unavailable, "no free token found for this card; retry")
+				}
+				attempt-- // a redraw is not a lost race
+				if rec.Token, err = newToken(format, sc.Number); err != nil {
+					return CardView{}, nil, err
+				}
+				if err := v.sealCard(keys, &rec, sc); err != nil {
+					return CardView{}, nil, err
+				}
+			}
 			err := v.cards.TakeOverCardIndex(ctx, key, existing, rec.Token, rec.ExpiresAt)
 			if err != nil && !errors.Is(err, ErrConflict) {
 				return CardView{}, nil, err
@@ -369,6 +406,12 @@ func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, 
 		}
 	}
 	return CardView{}, nil, vaulterr.New(vaulterr.Unavailable, "card record kept changing; retry")
+}
+
+// holdsCard reports whether rec is the card of index key: same merchant,
+// customer and fingerprint.
+func holdsCard(rec CardRecord, key CardIndexKey) bool {
+	return rec.MerchantID == key.MerchantID && rec.CustomerID == key.CustomerID && rec.Fingerprint == key.Fingerprint
 }
 
 func expired(rec CardRecord, now time.Time) bool {
@@ -401,27 +444,6 @@ func viewOf(rec CardRecord, duplicate bool) CardView {
 		CreatedAt:   rec.CreatedAt,
 		Duplicate:   duplicate,
 	}
-}
-
-// newToken is "tok_" and 128 random bits: unguessable, and spread evenly
-// over the table's partitions.
-func newToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return "tok_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-// validToken reports whether token has the shape newToken gives, so that
-// no arbitrary route input reaches the store.
-func validToken(token string) bool {
-	const prefix = "tok_"
-	if len(token) != len(prefix)+22 || token[:len(prefix)] != prefix {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(token[len(prefix):])
-	return err == nil
 }
 
 // consume spends the caller's request id.

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cardvault/vault/shared/envelope/kmskeyring"
 	"github.com/cardvault/vault/shared/awsfake"
+	"github.com/cardvault/vault/shared/envelope/kmskeyring"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
