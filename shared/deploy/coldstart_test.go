@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/config"
 	"github.com/cardvault/vault/shared/deploy"
-	"github.com/cardvault/vault/shared/awsfake"
 )
 
 // appFunction is the app.Function of a functions/ directory.

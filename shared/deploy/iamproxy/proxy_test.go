@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/deploy/iampolicy"
 	"github.com/cardvault/vault/shared/deploy/iamproxy"
-	"github.com/cardvault/vault/shared/awsfake"
 )
 
 const (
