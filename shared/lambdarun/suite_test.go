@@ -561,6 +561,15 @@ func checkEveryGrantWasUsed(t *testing.T, s *lambdarun.Stack, calls []iamproxy.C
 			t.Fatal(err)
 		}
 		lambdas := usedByLambda(t, s, name)
+		// The code learns what it calls from its environment: nothing it
+		// is given there may be exempted as Lambda's own.
+		for k, v := range s.Functions[name].Env {
+			for _, arn := range lambdas {
+				if v == arn {
+					t.Errorf("%s: %s (%s) is exempted as used by Lambda, but the code is given it", name, arn, k)
+				}
+			}
+		}
 		for _, g := range p.Grants() {
 			if _, ok := moved[g.Resource]; ok || slices.Contains(lambdas, g.Resource) || isFormat1Only(name, g) {
 				continue
