@@ -132,6 +132,16 @@ var drivers = map[string]driver{
 			runOnce(t, s, fn, event)
 		}
 	},
+	// A forward to the stack's loopback TLS destination: the card read
+	// and the merchant secret read (the credential), filled in and sent,
+	// and the destination took them.
+	"forward.json": func(t *testing.T, s *lambdarun.Stack, fn string, event []byte) {
+		before := s.DestinationAccepted()
+		runOnce(t, s, fn, event)
+		if s.DestinationAccepted() != before+1 {
+			t.Errorf("the destination accepted no request from forward\n%s", s.Output(fn))
+		}
+	},
 	// A forced rotation of a merchant with a card, carried on by the
 	// continuation work events it puts on the bus.
 	"rotate-dek-force.json": func(t *testing.T, s *lambdarun.Stack, fn string, event []byte) {
@@ -271,6 +281,8 @@ func TestBootstrapsUnderTheirRoles(t *testing.T) {
 		}
 	})
 
+	t.Run("unaudited card", func(t *testing.T) { unauditedCardIsTakenBack(t, main, events) })
+
 	// Last on the main stack: it changes the stack's key.
 	moved := map[string]string{}
 	t.Run("rewrap", func(t *testing.T) {
@@ -350,6 +362,31 @@ func checkEveryRouteHasAnEvent(t *testing.T, s *lambdarun.Stack, events map[stri
 		if _, err := app.FunctionNamed(name); err != nil && len(fn.HTTP) > 0 {
 			t.Errorf("%s serves routes in the template but is not in app.Functions", name)
 		}
+	}
+}
+
+// unauditedCardIsTakenBack: a card whose audit event the bus refuses is
+// not kept (docs/audit.md): vault-card answers 503 and deletes the record
+// and its duplicate-index entry, as its role's UndoUnauditedCard allows.
+// Vaulting the card again then makes a new record, not a duplicate.
+func unauditedCardIsTakenBack(t *testing.T, s *lambdarun.Stack, events map[string][]byte) {
+	ctx := context.Background()
+	event := withMerchant(events["vault-card.json"], "m_unaudited")
+	// Refused as a whole and not retryable: the SDK makes one attempt.
+	s.Events.FailNext(1, "AccessDeniedException", 400)
+	res, err := s.InvokeEvent(ctx, "vault-card", event)
+	if err != nil {
+		t.Fatalf("vault-card: %v\n%s", err, s.Output("vault-card"))
+	}
+	if res.HTTP == nil || res.HTTP.StatusCode != 503 {
+		t.Fatalf("vault-card answered %+v with its audit event refused, want 503", res.HTTP)
+	}
+	res, err = s.InvokeEvent(ctx, "vault-card", event)
+	if err != nil {
+		t.Fatalf("vault-card: %v", err)
+	}
+	if res.HTTP == nil || res.HTTP.StatusCode != 201 {
+		t.Errorf("vaulting the taken-back card again answered %+v, want 201 (a new record)", res.HTTP)
 	}
 }
 
@@ -524,6 +561,15 @@ func checkEveryGrantWasUsed(t *testing.T, s *lambdarun.Stack, calls []iamproxy.C
 			t.Fatal(err)
 		}
 		lambdas := usedByLambda(t, s, name)
+		// The code learns what it calls from its environment: nothing it
+		// is given there may be exempted as Lambda's own.
+		for k, v := range s.Functions[name].Env {
+			for _, arn := range lambdas {
+				if v == arn {
+					t.Errorf("%s: %s (%s) is exempted as used by Lambda, but the code is given it", name, arn, k)
+				}
+			}
+		}
 		for _, g := range p.Grants() {
 			if _, ok := moved[g.Resource]; ok || slices.Contains(lambdas, g.Resource) || isFormat1Only(name, g) {
 				continue
