@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"errors"
 	"sync"
 )
 
@@ -30,12 +29,4 @@ func firstError(errs ...error) error {
 		}
 	}
 	return nil
-}
-
-// ignoreNotFound drops ErrNotFound, an answer rather than a failure.
-func ignoreNotFound(err error) error {
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	return err
 }
