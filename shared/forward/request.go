@@ -215,7 +215,7 @@ func readJSONNode(dec *json.Decoder, u *usage) (*jsonNode, error) {
 	}
 	switch v := tok.(type) {
 	case json.Delim:
-		n := &jsonNode{kind: byte(v)}
+		n := &jsonNode{kind: byte(v)} // #nosec G115 -- a JSON delimiter: one of {}[]
 		for dec.More() {
 			if v == '{' {
 				nameTok, err := dec.Token()

@@ -70,7 +70,7 @@ func Install(ctx context.Context, root string) (string, error) {
 	if goTool == "" {
 		goTool = "go"
 	}
-	cmd := exec.CommandContext(ctx, goTool, "install", Module+"@"+Version) // #nosec G204 -- the go tool installing a pinned module
+	cmd := exec.CommandContext(ctx, goTool, "install", Module+"@"+Version) // #nosec G204 G702 -- the go tool installing a pinned module
 	cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(bin))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("stripemock: go install %s@%s: %v\n%s", Module, Version, err, out)

@@ -205,7 +205,7 @@ func testCardIndexRace(t *testing.T, p Ports, _ *Clock) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			existing, err := p.ClaimCardIndex(ctx, key, token(string(rune('a'+i))), time.Time{})
+			existing, err := p.ClaimCardIndex(ctx, key, token(string(rune('a'+i))), time.Time{}) // #nosec G115 -- a small test index or version
 			switch {
 			case err == nil:
 				won[i] = true
@@ -227,7 +227,7 @@ func testCardIndexRace(t *testing.T, p Ports, _ *Clock) {
 	if winners != 1 {
 		t.Fatalf("%d concurrent claims won, want exactly 1", winners)
 	}
-	winner := token(string(rune('a' + slices.Index(won, true))))
+	winner := token(string(rune('a' + slices.Index(won, true)))) // #nosec G115 -- a small test index or version
 	for i := range n {
 		if !won[i] && named[i] != winner {
 			t.Fatalf("a losing claim names %q, want the winner %q", named[i], winner)
@@ -335,7 +335,7 @@ func secretRecord(merchant, name string, version, keyVersion uint32, now time.Ti
 		MerchantID: merchant,
 		Name:       name,
 		Version:    version,
-		Sealed:     []byte("sealed:" + name + ":" + string(rune('0'+version))),
+		Sealed:     []byte("sealed:" + name + ":" + string(rune('0'+version))), // #nosec G115 -- a small test index or version
 		KeyVersion: keyVersion,
 		Masked:     "****abcd",
 		Metadata:   map[string]string{"env": "test"},
@@ -404,7 +404,7 @@ func testSecretVersionRace(t *testing.T, p Ports, clock *Clock) {
 		go func() {
 			defer wg.Done()
 			rec := secretRecord("m1", "api.key", 1, 1, clock.Now())
-			rec.Sealed = []byte{byte(i + 1)}
+			rec.Sealed = []byte{byte(i + 1)} // #nosec G115 -- a small test index or version
 			errs[i] = p.CreateSecretVersion(ctx, rec)
 		}()
 	}
@@ -475,7 +475,7 @@ func storedKey(merchant string, version uint32, now time.Time) envelope.StoredKe
 	return envelope.StoredKey{
 		MerchantID: merchant,
 		Version:    version,
-		Wrapped:    envelope.WrappedKey{MasterKeyID: "local:test", Ciphertext: []byte("wrapped:" + merchant + string(rune('0'+version)))},
+		Wrapped:    envelope.WrappedKey{MasterKeyID: "local:test", Ciphertext: []byte("wrapped:" + merchant + string(rune('0'+version)))}, // #nosec G115 -- a small test index or version
 		State:      envelope.KeyPrimary,
 		CreatedAt:  now,
 	}
@@ -648,7 +648,7 @@ func testRotationStateRace(t *testing.T, p Ports, _ *Clock) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.SaveRotationState(ctx, vault.RotationState{MerchantID: "m1", Running: true, TargetVersion: uint32(i + 2)})
+			errs[i] = p.SaveRotationState(ctx, vault.RotationState{MerchantID: "m1", Running: true, TargetVersion: uint32(i + 2)}) // #nosec G115 -- a small test index or version
 		}()
 	}
 	wg.Wait()
