@@ -140,7 +140,9 @@ func ParseKeyRing(doc []byte, now func() time.Time) (*KeyRing, error) {
 }
 
 // Fingerprint is the current key's fingerprint, in hex.
-func (k *KeyRing) Fingerprint() string { return fmt.Sprintf("%X", k.entities[0].PrimaryKey.Fingerprint) }
+func (k *KeyRing) Fingerprint() string {
+	return fmt.Sprintf("%X", k.entities[0].PrimaryKey.Fingerprint)
+}
 
 // Keys is how many keys the ring holds.
 func (k *KeyRing) Keys() int { return len(k.entities) }
