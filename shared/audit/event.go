@@ -44,6 +44,13 @@ const (
 	ActionKeyVersionDestroyed = "key_version_destroyed"
 	ActionMerchantShredded    = "merchant_shredded"
 	ActionRecordsPurged       = "records_purged"
+
+	// Migration jobs: the worker's actions on an import or export job
+	// (the requests creating and reading jobs use their operation names).
+	ActionImportStarted  = "import_started"
+	ActionImportFinished = "import_finished"
+	ActionExportFinished = "export_finished"
+	ActionJobFileDeleted = "job_file_deleted"
 )
 
 // Event is one audited action: a request (allowed or refused) or a
@@ -86,6 +93,8 @@ type Event struct {
 	Records int `json:"records,omitempty"`
 	// TargetVersion is the key version a rotation moves records to.
 	TargetVersion uint32 `json:"target_version,omitempty"`
+	// JobID names the import or export job of a migration action.
+	JobID string `json:"job_id,omitempty"`
 
 	// Hash is the local file chain's SHA-256 of this line's canonical form
 	// (see FileSink); it is always the last member.

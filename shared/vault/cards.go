@@ -172,29 +172,35 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	trace := Trace{KeyVersion: keys.Version()}
 	trace.usedKeys(usage)
 
-	rec := CardRecord{
-		MerchantID:  in.MerchantID,
-		CustomerID:  in.CustomerID,
-		Fingerprint: "fp_" + base64.RawURLEncoding.EncodeToString(keys.Fingerprint("card-number", []byte(c.digits))),
-		Masked:      c.masked,
-		KeyVersion:  keys.Version(),
-		CreatedAt:   now,
-		UpdatedAt:   now,
-	}
-	if in.TTL > 0 {
-		rec.ExpiresAt = now.Add(in.TTL)
-	}
-	rec.Token, err = newToken()
+	token, err := newToken()
 	if err != nil {
 		return CardView{}, trace, err
 	}
-
+	rec := newCardRecord(keys, in.MerchantID, in.CustomerID, token, c, now)
+	if in.TTL > 0 {
+		rec.ExpiresAt = now.Add(in.TTL)
+	}
 	if err := v.sealCard(keys, &rec, c.sealed); err != nil {
 		return CardView{}, trace, err
 	}
 	view, err := v.storeCard(ctx, keys, rec, c.sealed)
 	trace.Token = view.Token
 	return view, trace, err
+}
+
+// newCardRecord is the record of a validated card under a new token:
+// vault_card and imports build it the same way.
+func newCardRecord(keys *envelope.MerchantKeys, merchantID, customerID, token string, c validatedCard, now time.Time) CardRecord {
+	return CardRecord{
+		Token:       token,
+		MerchantID:  merchantID,
+		CustomerID:  customerID,
+		Fingerprint: "fp_" + base64.RawURLEncoding.EncodeToString(keys.Fingerprint("card-number", []byte(c.digits))),
+		Masked:      c.masked,
+		KeyVersion:  keys.Version(),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
 }
 
 // storeCard writes a new card under rec.Token, or updates the card the
