@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/cardvault/vault/shared/envelope"
@@ -120,3 +121,15 @@ const MaxCustomerIDChars = 128
 
 // NewToken draws a fresh opaque card token ("tok_" and 128 random bits).
 func NewToken() (string, error) { return newToken() }
+
+// SpendRequest spends the caller's request id (replay window), for
+// operations outside this package that carry a request out.
+func SpendRequest(ctx context.Context, replay ReplayGuard, c Caller, now time.Time) error {
+	return consume(ctx, replay, c, now)
+}
+
+// CheckMerchant refuses a shredded merchant with not_found, as every
+// operation of this package does.
+func CheckMerchant(ctx context.Context, status MerchantStatus, merchantID string) error {
+	return checkMerchant(ctx, status, merchantID)
+}

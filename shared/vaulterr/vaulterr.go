@@ -28,6 +28,9 @@ const (
 	InvalidCard          Code = "invalid_card"
 	CVCNotAccepted       Code = "cvc_not_accepted"
 	InvalidSecret        Code = "invalid_secret"
+	// InvalidImport (v1.1): an import file that does not decrypt or lacks
+	// a required column; an export's recipient key unfit to encrypt to.
+	InvalidImport Code = "invalid_import"
 	RateLimited          Code = "rate_limited"
 	Integrity            Code = "integrity_error"
 	Unavailable          Code = "unavailable"
@@ -48,6 +51,7 @@ var statusByCode = map[Code]int{
 	InvalidCard:          http.StatusUnprocessableEntity,
 	CVCNotAccepted:       http.StatusUnprocessableEntity,
 	InvalidSecret:        http.StatusUnprocessableEntity,
+	InvalidImport:        http.StatusUnprocessableEntity,
 	RateLimited:          http.StatusTooManyRequests,
 	Integrity:            http.StatusInternalServerError,
 	Unavailable:          http.StatusServiceUnavailable,
