@@ -31,9 +31,9 @@ const (
 	// InvalidImport (v1.1): an import file that does not decrypt or lacks
 	// a required column; an export's recipient key unfit to encrypt to.
 	InvalidImport Code = "invalid_import"
-	RateLimited          Code = "rate_limited"
-	Integrity            Code = "integrity_error"
-	Unavailable          Code = "unavailable"
+	RateLimited   Code = "rate_limited"
+	Integrity     Code = "integrity_error"
+	Unavailable   Code = "unavailable"
 	// Internal is not in the contract's table: it answers a bug, never an
 	// expected condition, and is reported as 500 with no detail.
 	Internal Code = "internal_error"
