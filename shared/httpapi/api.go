@@ -111,7 +111,11 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 		e.Token = params["token"]
 		e.Secret = params["name"]
 		e.Merchant = params["merchant_id"]
+		e.JobID = params["job_id"]
 		reply, err = a.serve(ctx, route, &ev, params, &e)
+		if reply.JobID != "" {
+			e.JobID = reply.JobID
+		}
 	} else {
 		err = vaulterr.New(vaulterr.NotFound, "no such route")
 	}
@@ -136,7 +140,7 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 		a.deps.Logger.ErrorContext(ctx, "audit event not recorded", "request_id", requestID, "action", e.Action, "err", auditErr)
 		// Data must not leave the vault unaudited: a reveal whose event
 		// cannot be kept is failed rather than answered.
-		if err == nil && reply.JOSE != "" {
+		if err == nil && (reply.JOSE != "" || reply.AuditRequired) {
 			err = vaulterr.Wrap(vaulterr.Unavailable, "audit trail unavailable", auditErr)
 		}
 	}
@@ -177,7 +181,7 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 		return Reply{}, err
 	}
 	req := &Request{Params: params}
-	want := wire.Expect{Op: route.Op, MerchantID: params["merchant_id"], Token: params["token"], Name: params["name"]}
+	want := wire.Expect{Op: route.Op, MerchantID: params["merchant_id"], Token: params["token"], Name: params["name"], JobID: params["job_id"]}
 	switch route.Body {
 	case JOSEBody:
 		if !isJOSE(header(ev.Headers, "content-type")) {
@@ -291,6 +295,9 @@ func (a *API) respond(reply Reply, err error, requestID string) events.APIGatewa
 	case reply.JOSE != "":
 		headers["content-type"] = "application/jose"
 		return events.APIGatewayV2HTTPResponse{StatusCode: reply.Status, Headers: headers, Body: reply.JOSE}
+	case reply.ContentType != "":
+		headers["content-type"] = reply.ContentType
+		return events.APIGatewayV2HTTPResponse{StatusCode: reply.Status, Headers: headers, Body: reply.Text}
 	case reply.JSON != nil:
 		b, mErr := json.Marshal(reply.JSON)
 		if mErr != nil {

@@ -1,6 +1,9 @@
 package wire
 
-import "errors"
+import (
+	"encoding/json"
+	"errors"
+)
 
 // errIllTyped is a member present with a value of the wrong JSON type.
 var errIllTyped = errors.New("member of the wrong type")
@@ -72,4 +75,35 @@ func (o Object) Int(name string) (v int, present bool, err error) {
 		return 0, true, errIllTyped
 	}
 	return int(n), true, nil
+}
+
+// StringMap returns the object's members as a map when every value is a
+// JSON string (the strict scan already refused duplicate names).
+func (o Object) StringMap() (map[string]string, error) {
+	out := make(map[string]string, len(o.members))
+	for _, m := range o.members {
+		s, ok := jsonString(m.raw)
+		if !ok {
+			return nil, errIllTyped
+		}
+		out[string(m.name)] = s
+	}
+	return out, nil
+}
+
+// Strings returns member name's value when it is a JSON array of
+// strings. An array has no member names, so decoding it with
+// encoding/json matches nothing loosely.
+func (o Object) Strings(name string) (v []string, present bool, err error) {
+	raw, ok := o.raw(name)
+	if !ok {
+		return nil, false, nil
+	}
+	if raw[0] != '[' {
+		return nil, true, errIllTyped
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, true, errIllTyped
+	}
+	return v, true, nil
 }
