@@ -82,6 +82,9 @@ func RunWorker() {
 //	VAULT_KEY_CACHE_SIZE        unwrapped key versions held (default 1024)
 //	VAULT_AUDIT_BUS             EventBridge bus for audit events (default bus
 //	                            when empty); events are also logged
+//	VAULT_FILES_BUCKET          the job files bucket (job functions only)
+//	VAULT_IMPORT_KEY_SECRET_ARN the OpenPGP import key ring (migrate only)
+//	VAULT_IMPORT_PUBLIC_KEY_SECRET_ARN  its published half (jwks only)
 //
 // Secrets are read once, here, at cold start.
 func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
@@ -139,6 +142,9 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 			return nil, fmt.Errorf("VAULT_KMS_KEY_ARN is not set")
 		}
 		c.UseKeyring(func() (envelope.Keyring, error) { return kmskeyring.New(kmsClient, arn), nil })
+	}
+	if err := loadJobParts(ctx, fn, cfg, loader, c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
