@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/cardvault/vault/shared/app"
-	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/localmode"
 	"github.com/cardvault/vault/shared/vault"
 )
@@ -52,13 +51,14 @@ func run() error {
 		return err
 	}
 	server := &http.Server{
-		Handler:           httpapi.HTTPHandler(api),
+		Handler:           env.Handler(api),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	env.SetFilesBaseURL("http://" + listener.Addr().String())
 	fmt.Fprintf(os.Stderr, "card vault (local mode) listening on http://%s\n", listener.Addr())
 	fmt.Fprintf(os.Stderr, "  data, keys and audit log: %s\n", settings.Dir)
 	fmt.Fprintf(os.Stderr, "  client registry:          %s\n", settings.ClientsFile)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cardvault/vault/shared/migrate"
@@ -33,6 +34,7 @@ const MaxLocalUpload = 5 << 30
 type Local struct {
 	dir     string
 	key     []byte
+	mu      sync.Mutex
 	baseURL string
 	now     func() time.Time
 	// OnUpload, if set, is called after an upload is stored, as S3's event
@@ -101,6 +103,19 @@ func validKey(key string) bool {
 	return migrate.ValidJobID(name)
 }
 
+// SetBaseURL changes the address the URLs name.
+func (f *Local) SetBaseURL(base string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.baseURL = strings.TrimRight(base, "/")
+}
+
+func (f *Local) base() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.baseURL
+}
+
 func (f *Local) path(key string) (string, bool) {
 	if !validKey(key) {
 		return "", false
@@ -121,7 +136,7 @@ func (f *Local) link(method, key string, ttl time.Duration) (migrate.Link, error
 	expires := f.now().Add(ttl).Truncate(time.Second)
 	q := url.Values{"expires": {strconv.FormatInt(expires.Unix(), 10)}, "signature": {f.sign(method, key, expires.Unix())}}
 	return migrate.Link{
-		URL:       f.baseURL + LocalPathPrefix + key + "?" + q.Encode(),
+		URL:       f.base() + LocalPathPrefix + key + "?" + q.Encode(),
 		Method:    method,
 		Headers:   map[string]string{},
 		ExpiresAt: expires.UTC(),

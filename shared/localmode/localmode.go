@@ -23,6 +23,7 @@ import (
 	"github.com/cardvault/vault/shared/client"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/internal/dynalite"
+	"github.com/cardvault/vault/shared/jobfiles"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
@@ -136,6 +137,9 @@ type Env struct {
 	auditFile *audit.FileSink
 	work      *localWork
 	stopWork  context.CancelFunc
+
+	localFiles *jobfiles.Local
+	jobs       *localJobs
 }
 
 // Start prepares the directory, starts dynalite unless an endpoint is
@@ -211,6 +215,10 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		env.work = &localWork{life: life, ctx: workCtx, inline: s.InlineWork, logger: logger, running: map[string]bool{}}
 		return env.work
 	}
+	if err := env.setUpJobs(workCtx, logger); err != nil {
+		env.Close()
+		return nil, err
+	}
 	return env, nil
 }
 
@@ -222,6 +230,7 @@ func (e *Env) Close() {
 	if e.work != nil {
 		e.work.wg.Wait()
 	}
+	e.WaitForJobs()
 	if e.auditFile != nil {
 		_ = e.auditFile.Close()
 	}

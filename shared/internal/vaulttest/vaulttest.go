@@ -100,11 +100,12 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler := httpapi.HTTPHandler(v.API)
+	handler := env.Handler(v.API)
 	if opts.WrapHandler != nil {
 		handler = opts.WrapHandler(handler)
 	}
 	v.Server = httptest.NewServer(handler)
+	env.SetFilesBaseURL(v.Server.URL)
 	t.Cleanup(v.Server.Close)
 	return v
 }
