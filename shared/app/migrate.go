@@ -100,55 +100,63 @@ func RunMigrate() {
 		logger.Error("cold start failed", "function", Migrate.Name, "err", err)
 		os.Exit(1)
 	}
-	lambda.Start(func(ctx context.Context, raw json.RawMessage) ([]migrate.Outcome, error) {
+	lambda.Start(func(ctx context.Context, raw json.RawMessage) (MigrateResult, error) {
 		return HandleMigrate(ctx, w, raw)
 	})
 }
 
+// MigrateResult is what a migrate invocation did.
+type MigrateResult struct {
+	// Action is "upload" for an S3 event, else the work request's action.
+	Action string            `json:"action"`
+	Jobs   []migrate.Outcome `json:"jobs"`
+}
+
 // HandleMigrate runs the jobs an invocation names: the uploads of an S3
 // event notification, or the job of a work event.
-func HandleMigrate(ctx context.Context, w *migrate.Worker, raw json.RawMessage) ([]migrate.Outcome, error) {
+func HandleMigrate(ctx context.Context, w *migrate.Worker, raw json.RawMessage) (MigrateResult, error) {
+	res := MigrateResult{Action: "upload"}
 	var probe struct {
 		Records []json.RawMessage `json:"Records"`
 	}
 	if err := json.Unmarshal(raw, &probe); err != nil {
-		return nil, fmt.Errorf("migrate: input is not JSON: %w", err)
+		return res, fmt.Errorf("migrate: input is not JSON: %w", err)
 	}
 	var ids []string
 	if probe.Records != nil {
 		var ev events.S3Event
 		if err := json.Unmarshal(raw, &ev); err != nil {
-			return nil, fmt.Errorf("migrate: not an S3 event: %w", err)
+			return res, fmt.Errorf("migrate: not an S3 event: %w", err)
 		}
 		for _, r := range ev.Records {
 			key, err := url.QueryUnescape(r.S3.Object.Key)
 			if err != nil {
-				return nil, fmt.Errorf("migrate: S3 event key is not URL-encoded")
+				return res, fmt.Errorf("migrate: S3 event key is not URL-encoded")
 			}
 			id, ok := migrate.JobIDOfUpload(key)
 			if !ok {
-				return nil, fmt.Errorf("migrate: S3 event for an object that is not an upload")
+				return res, fmt.Errorf("migrate: S3 event for an object that is not an upload")
 			}
 			ids = append(ids, id)
 		}
 	} else {
 		var req migrate.WorkRequest
 		if err := json.Unmarshal(raw, &req); err != nil || req.Action != migrate.ActionContinueJob {
-			return nil, fmt.Errorf("migrate: unknown work request")
+			return res, fmt.Errorf("migrate: unknown work request")
 		}
+		res.Action = req.Action
 		ids = append(ids, req.JobID)
 	}
-	var outs []migrate.Outcome
 	for _, id := range ids {
 		out, err := w.Run(ctx, id)
-		outs = append(outs, out)
+		res.Jobs = append(res.Jobs, out)
 		if err != nil {
 			// Failing the invocation makes Lambda retry the event; the
 			// job resumes from its checkpoint.
-			return outs, err
+			return res, err
 		}
 	}
-	return outs, nil
+	return res, nil
 }
 
 // loadJobParts adds, in AWS mode, what the job functions use beyond the

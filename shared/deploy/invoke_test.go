@@ -54,6 +54,10 @@ var samples = map[string]sample{
 	"rotate-dek.json":             {"rotate-dek", nil},
 	"rotate-dek-purge.json":       {"rotate-dek", nil},
 	"rotate-dek-continue.json":    {"rotate-dek", nil},
+	"jwks-import-key.json":        {"jwks", []int{200}},
+	"jobs-import.json":            {"jobs", []int{201}},
+	"migrate-continue.json":       {"migrate", nil},
+	"migrate-upload.json":         {"migrate", nil},
 }
 
 func readEvent(t *testing.T, name string) []byte {
@@ -207,7 +211,7 @@ func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
 	}
 	// Every function that stores or reads anything was observed (else the
 	// recorders are not in the path and the check above proves nothing).
-	for _, fn := range []string{"vault-card", "get-masked", "reveal-card", "delete-card", "put-secret", "reveal-secret", "secret-metadata", "merchant-keys", "rotate-dek"} {
+	for _, fn := range []string{"vault-card", "get-masked", "reveal-card", "delete-card", "put-secret", "reveal-secret", "secret-metadata", "merchant-keys", "rotate-dek", "jobs", "migrate"} {
 		if !called[fn] {
 			t.Errorf("no call of %s was recorded", fn)
 		}

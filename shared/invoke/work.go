@@ -32,7 +32,21 @@ func RunWork(ctx context.Context, c *app.Components, input json.RawMessage) (jso
 
 // defaultScheduled are the vault's non-HTTP functions.
 func defaultScheduled() map[string]ScheduledHandler {
-	return map[string]ScheduledHandler{app.RotateDEK.Name: RunWork}
+	return map[string]ScheduledHandler{app.RotateDEK.Name: RunWork, app.Migrate.Name: RunMigrate}
+}
+
+// RunMigrate is the migrate function's handler: an S3 upload event or a
+// job work event, as app.RunMigrate serves it.
+func RunMigrate(ctx context.Context, c *app.Components, input json.RawMessage) (json.RawMessage, error) {
+	w, err := c.Worker()
+	if err != nil {
+		return nil, err
+	}
+	res, err := app.HandleMigrate(ctx, w, input)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(res, "", "  ")
 }
 
 // DefaultWorkTimeout bounds background work run inline (see

@@ -81,6 +81,13 @@ func (w *Worker) Run(ctx context.Context, jobID string) (Outcome, error) {
 		return out, fmt.Errorf("migrate: %q is not a job id", jobID)
 	}
 	job, err := w.jobs.Job(ctx, jobID)
+	if errors.Is(err, vault.ErrNotFound) {
+		// Gone (past its retention) or never made: nothing to carry on,
+		// and retrying the event would not change that.
+		w.logger.WarnContext(ctx, "work for an unknown job", "job_id", jobID)
+		out.Done = true
+		return out, nil
+	}
 	if err != nil {
 		return out, err
 	}
