@@ -274,7 +274,8 @@ func (a *app) watchJob(ctx context.Context, c *client.Client, merchant, jobID st
 		}
 		line := renderJobProgress(job, time.Since(start), total)
 		if line != last {
-			fmt.Fprintf(a.stderr, "\r%s", line)
+			// Pad over the previous line, which may have been longer.
+			fmt.Fprintf(a.stderr, "\r%-*s", len(last), line)
 			last = line
 		}
 		if job.Ended() {
