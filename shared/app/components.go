@@ -45,6 +45,8 @@ type Components struct {
 	// ImportPublicKey its published half, armored (jwks function).
 	ImportKeys      *pgpfile.KeyRing
 	ImportPublicKey []byte
+	// JobBatchSize, if set, replaces migrate.BatchSize (tests).
+	JobBatchSize int
 
 	// Background starts work that outlives a request (rotation,
 	// purging); the lifecycle is passed in because it does the work.

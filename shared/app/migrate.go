@@ -82,7 +82,11 @@ func (c *Components) Worker() (*migrate.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return migrate.NewWorker(c.Store, c.Files, cv, c.Store, c.ImportKeys, c.JobWork, c.Audit, c.Logger, c.Now), nil
+	w := migrate.NewWorker(c.Store, c.Files, cv, c.Store, c.ImportKeys, c.JobWork, c.Audit, c.Logger, c.Now)
+	if c.JobBatchSize > 0 {
+		w.WithBatchSize(c.JobBatchSize)
+	}
+	return w, nil
 }
 
 const errNoFiles = constError("app: this process has no job files or import key")

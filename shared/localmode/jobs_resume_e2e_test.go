@@ -57,13 +57,14 @@ func luhnCard(i int) string {
 }
 
 func TestImportResumesAfterACrashVaultingNoRowTwice(t *testing.T) {
+	const batch = 20
 	for name, crash := range map[string]struct {
 		prefix string
 		after  int64
 	}{
 		// Killed in the middle of the second batch's cards: some of its
 		// rows are vaulted, none recorded.
-		"mid-batch": {"CARD#", 290},
+		"mid-batch": {"CARD#", 29},
 		// Job item puts once armed: running (1), batch 0 claimed (2),
 		// checkpoint 0 (3), batch 1 claimed (4), checkpoint 1 (5).
 		// Killed before the second batch's tokens were claimed.
@@ -76,9 +77,9 @@ func TestImportResumesAfterACrashVaultingNoRowTwice(t *testing.T) {
 			dyn := &crashingDynamo{prefix: crash.prefix}
 			dyn.countdown.Store(crash.after)
 			c := vaulttest.NewClient("app", jose.ES256, []string{"*"})
-			v := vaulttest.StartWith(t, vaulttest.Options{WrapDynamo: func(d store.DynamoAPI) store.DynamoAPI { dyn.DynamoAPI = d; return dyn }}, c)
+			v := vaulttest.StartWith(t, vaulttest.Options{JobBatchSize: batch, WrapDynamo: func(d store.DynamoAPI) store.DynamoAPI { dyn.DynamoAPI = d; return dyn }}, c)
 			year := time.Now().Year() + 2
-			const rows = 450 // batches of 200, 200 and 50
+			const rows = 45 // batches of 20, 20 and 5
 			var b strings.Builder
 			b.WriteString("number,exp_month,exp_year,customer_id,reference\n")
 			for i := 0; i < rows; i++ {
@@ -90,7 +91,7 @@ func TestImportResumesAfterACrashVaultingNoRowTwice(t *testing.T) {
 			upload(t, created.JSON, pgpFile(t, importKey(t, v), b.String(), false))
 			v.Env.WaitForJobs()
 			mid := getJob(t, c, "m_crash", jobID)
-			if mid.JSON["state"] != "running" || mid.JSON["rows"] != float64(200) {
+			if mid.JSON["state"] != "running" || mid.JSON["rows"] != float64(batch) {
 				t.Fatalf("after the crash: %s", mid.Body)
 			}
 			// Restarted: the job resumes from its checkpoint.
@@ -125,7 +126,7 @@ func TestImportResumesAfterACrashVaultingNoRowTwice(t *testing.T) {
 			if cards != rows {
 				t.Fatalf("%d cards stored for %d rows", cards, rows)
 			}
-			if r := c.GetMasked(t, "m_crash", result[250][4]); r.Status != http.StatusOK {
+			if r := c.GetMasked(t, "m_crash", result[30][4]); r.Status != http.StatusOK {
 				t.Fatalf("get_masked: %s", r.Body)
 			}
 		})

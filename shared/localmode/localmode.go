@@ -51,6 +51,9 @@ type Settings struct {
 	// call that starts it, for one-shot commands; the server runs it in
 	// goroutines.
 	InlineWork bool
+	// JobBatchSize, if set, is the rows per import checkpoint (tests cut
+	// small imports in several places with it).
+	JobBatchSize int
 	// Wrap hooks let tests put fault injection, counting or another
 	// keyring (a KMS one against a loopback KMS) around the adapters.
 	WrapDynamo  func(store.DynamoAPI) store.DynamoAPI
@@ -200,13 +203,14 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		kr = s.WrapKeyring(kr)
 	}
 	env.Components = &app.Components{
-		Logger:     logger,
-		Store:      store.New(dynamo, s.Table, store.WithClock(s.Now)),
-		VaultKeys:  vaultKeys,
-		Clients:    wire.FileRegistry(s.ClientsFile),
-		Audit:      sink,
-		Now:        s.Now,
-		KeyOptions: s.KeyOptions,
+		Logger:       logger,
+		Store:        store.New(dynamo, s.Table, store.WithClock(s.Now)),
+		VaultKeys:    vaultKeys,
+		Clients:      wire.FileRegistry(s.ClientsFile),
+		Audit:        sink,
+		Now:          s.Now,
+		KeyOptions:   s.KeyOptions,
+		JobBatchSize: s.JobBatchSize,
 	}
 	env.UseKeyring(func() (envelope.Keyring, error) { return kr, nil })
 	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

@@ -132,6 +132,7 @@ func (j *Jobs) create(ctx context.Context, job Job, now time.Time) (View, error)
 	if err := j.jobs.CreateJob(ctx, job); err != nil {
 		return View{}, err
 	}
+	job.Revision = 1 // as CreateJob stored it
 	return j.view(ctx, job, now)
 }
 

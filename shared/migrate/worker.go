@@ -27,6 +27,17 @@ import (
 // item limit.
 const BatchSize = 200
 
+// WithBatchSize sets the rows per checkpoint (1..BatchSize; tests use
+// small batches to cut a job in several places cheaply). A job must be
+// run with one batch size from start to end: its checkpoints are
+// multiples of it.
+func (w *Worker) WithBatchSize(n int) *Worker {
+	if n >= 1 && n <= BatchSize {
+		w.batchSize = n
+	}
+	return w
+}
+
 // maxLineBytes bounds one line of an import file, so that a file without
 // line breaks cannot make the CSV reader hold it whole.
 const maxLineBytes = 64 << 10
@@ -47,6 +58,8 @@ type Worker struct {
 	audit   vault.Auditor
 	logger  *slog.Logger
 	now     vault.Clock
+	// batchSize is BatchSize unless a test set another.
+	batchSize int
 }
 
 // NewWorker builds a Worker.
@@ -54,7 +67,7 @@ func NewWorker(jobs JobStore, files Files, cards *vault.CardVault, records vault
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Worker{jobs: jobs, files: files, cards: cards, records: records, ring: ring, work: work, audit: auditor, logger: logger, now: now}
+	return &Worker{jobs: jobs, files: files, cards: cards, records: records, ring: ring, work: work, audit: auditor, logger: logger, now: now, batchSize: BatchSize}
 }
 
 // Outcome is what one run of a job did.
@@ -231,7 +244,7 @@ func (w *Worker) runImport(ctx context.Context, job *Job) error {
 		if ctx.Err() != nil {
 			return errHandedOn
 		}
-		batch, eof, err := readBatch(rows, l)
+		batch, eof, err := readBatch(rows, l, w.batchSize)
 		if err != nil {
 			return w.fail(ctx, job, err)
 		}
@@ -277,10 +290,10 @@ type row struct {
 	reject     vaulterr.Code
 }
 
-// readBatch reads up to BatchSize rows.
-func readBatch(r *csv.Reader, l layout) ([]row, bool, error) {
-	batch := make([]row, 0, BatchSize)
-	for len(batch) < BatchSize {
+// readBatch reads up to size rows.
+func readBatch(r *csv.Reader, l layout, size int) ([]row, bool, error) {
+	batch := make([]row, 0, size)
+	for len(batch) < size {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			return batch, true, nil
@@ -339,7 +352,7 @@ func parseRow(rec []string, l layout) row {
 // token (and is reported vaulted, not duplicate), and nothing is vaulted
 // twice. A batch whose results are already recorded is not run again.
 func (w *Worker) importBatch(ctx context.Context, job *Job, batch []row) error {
-	index := job.Offset / BatchSize
+	index := job.Offset / w.batchSize
 	tokens := make([]string, len(batch))
 	for i := range tokens {
 		t, err := vault.NewToken()

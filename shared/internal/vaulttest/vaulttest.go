@@ -63,6 +63,8 @@ type Options struct {
 	KeyTTL, PrimaryTTL time.Duration
 	// InlineWork runs background work inside the request that starts it.
 	InlineWork bool
+	// JobBatchSize is the rows per import checkpoint (default 200).
+	JobBatchSize int
 	// Wrap hooks put test doubles around the adapters (see localmode).
 	WrapDynamo  func(store.DynamoAPI) store.DynamoAPI
 	WrapKeyring func(envelope.Keyring) envelope.Keyring
@@ -86,6 +88,7 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 		Now:              v.Now,
 		KeyOptions:       envelope.Options{KeyTTL: opts.KeyTTL, PrimaryTTL: opts.PrimaryTTL},
 		InlineWork:       opts.InlineWork,
+		JobBatchSize:     opts.JobBatchSize,
 		WrapDynamo:       opts.WrapDynamo,
 		WrapKeyring:      opts.WrapKeyring,
 		WrapAudit:        opts.WrapAudit,
