@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/internal/vaulttest"
 	"github.com/cardvault/vault/shared/store"
 )
@@ -232,7 +233,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	v := vaulttest.Start(t, clients...)
 	tok := vaultOne(t, full, "m_1", testPAN)
-	params := map[string]string{"token": tok, "merchant_id": "m_1", "name": "api-key"}
+	params := map[string]string{"token": tok, "merchant_id": "m_1", "name": "api-key", "job_id": "job_AAAAAAAAAAAAAAAAAAAAAA"}
 	for _, route := range v.API.Routes() {
 		if route.Op == "" {
 			continue
@@ -263,7 +264,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				jws := tc.client.Sign(t, claims)
 				var r *vaulttest.Response
-				if op == "vault_card" || op == "put_secret" {
+				if route.Body == httpapi.JOSEBody {
 					r = tc.client.PostJOSE(route.Method, path, tc.client.Encrypt(t, jws, jose.ECDH_ES_A256KW))
 				} else {
 					r = tc.client.Bearer(route.Method, path, jws)
