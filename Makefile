@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO        ?= go
 # Every Lambda function: directory name = logical id in template.yaml
 # (VaultCardFunction <-> functions/vault-card).
-FUNCTIONS := vault-card get-masked reveal-card delete-card put-secret reveal-secret secret-metadata jwks merchant-keys rotate-dek jobs migrate
+FUNCTIONS := vault-card get-masked reveal-card delete-card put-secret reveal-secret secret-metadata jwks merchant-keys rotate-dek forward jobs migrate
 BUILD_DIR ?= build
 # Lambda build flags: static, no RPC shim (provided.al2023), reproducible.
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
@@ -27,12 +27,32 @@ deps: node_modules/dynalite/cli.js ## Install Go modules and dynalite (npm).
 run: deps ## Serve the vault locally (VAULT_ADDR, default 127.0.0.1:3000).
 	$(GO) run ./cmd/vault-local
 
+# stripe-mock, Stripe's API emulator, for the forward tests and the local
+# demo: installed from the Go module proxy into .tools/ (git-ignored). The
+# version is also shared/stripemock.Version; a test holds the two equal.
+STRIPE_MOCK_VERSION ?= v0.203.0
+STRIPE_MOCK := $(CURDIR)/.tools/stripe-mock-$(STRIPE_MOCK_VERSION)/stripe-mock
+
+$(STRIPE_MOCK):
+	GOBIN=$(dir $@) $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+
+.PHONY: stripe-mock-install
+stripe-mock-install: $(STRIPE_MOCK) ## Install stripe-mock into .tools/ (the tests need it).
+
+.PHONY: stripe-mock
+stripe-mock: deps $(STRIPE_MOCK) ## Run stripe-mock behind TLS on loopback and register it as the local vault's "stripe-mock" destination.
+	$(GO) run ./cmd/stripe-mock-local
+
 .PHONY: test
-test: deps ## Vet and run every test with the race detector (dynalite included).
+test: deps $(STRIPE_MOCK) ## Vet and run every test with the race detector (dynalite and stripe-mock included).
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(GO) test -race -count=1 ./...
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	  $(GO) test -race -count=1 -timeout 30m ./... 2>&1 | tee "$$out"; status=$${PIPESTATUS[0]}; \
+	  echo "slowest packages (wall time of each test binary; they run in parallel):"; \
+	  grep -E '^ok ' "$$out" | awk -F'\t' '{print $$3 "\t" $$2}' | sort -rn | head -5 | sed 's/^/  /'; \
+	  exit $$status
 
 .PHONY: bench
 bench: deps ## Run the benchmarks (figures recorded in docs/).
@@ -84,12 +104,18 @@ SAM   ?= sam
 .PHONY: rotate
 rotate: deps ## Run the scheduled key rotation locally (FORCE=1 rotates every merchant now); a running `make run` finishes the re-encryption.
 	@event=$$(mktemp); \
-	  if [ -n "$(FORCE)" ]; then echo '{"action":"rotate-due","force":true}' > $$event; else cp events/rotate-dek.json $$event; fi; \
+	  if [ -n "$(FORCE)" ]; then cp events/rotate-dek-force.json $$event; else cp events/rotate-dek.json $$event; fi; \
 	  $(GO) run ./cmd/vault-invoke --function rotate-dek --event $$event; status=$$?; rm -f $$event; exit $$status
 
-invoke: deps ## Invoke one function in-process on local backends: make invoke FN=vault-card [EVENT=events/vault-card.json].
+# Like `sam local invoke`, without a container: the function's bootstrap,
+# built for this machine, under aws-lambda-rie with the environment
+# template.yaml gives it, in AWS mode on fresh local stand-ins (dynalite,
+# local-kms, loopback Secrets Manager and EventBridge) behind the IAM proxy
+# (docs/deploy.md). `make rotate` stays in-process: it works on the data of
+# the local vault `make run` serves.
+invoke: deps lambda-tools ## Invoke one built function under aws-lambda-rie in AWS mode: make invoke FN=vault-card [EVENT=events/vault-card.json].
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> [EVENT=events/<function>.json]"; exit 2; }
-	$(GO) run ./cmd/vault-invoke --function $(FN) --event $(or $(EVENT),events/$(FN).json)
+	$(GO) run ./cmd/vault-lambda --function $(FN) --event $(or $(EVENT),events/$(FN).json)
 
 .PHONY: validate
 validate: deps ## Check template.yaml against the code (functions, routes, IAM) and lint it if cfn-lint is installed.
@@ -114,6 +140,23 @@ TOOLS_DIR   := $(CURDIR)/.tools
 STATICCHECK := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 GOSEC       := $(TOOLS_DIR)/gosec-$(GOSEC_VERSION)/gosec
 
+# The Lambda Runtime Interface Emulator and local-kms, which `make invoke`
+# and the suite in shared/lambdarun run (pinned there too, and held to
+# these by a test).
+RIE_VERSION      ?= v0.0.0-20261030222936-bef5c4ba774d
+LOCAL_KMS_VERSION ?= v0.0.0-20260228092603-2a5e92d09ab6
+RIE       := $(TOOLS_DIR)/aws-lambda-rie-$(RIE_VERSION)/aws-lambda-rie
+LOCAL_KMS := $(TOOLS_DIR)/local-kms-$(LOCAL_KMS_VERSION)/local-kms
+
+$(RIE):
+	GOBIN=$(dir $@) CGO_ENABLED=0 $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+$(LOCAL_KMS):
+	GOBIN=$(dir $@) CGO_ENABLED=0 $(GO) install github.com/nsmithuk/local-kms@$(LOCAL_KMS_VERSION)
+
+.PHONY: lambda-tools
+lambda-tools: $(RIE) $(LOCAL_KMS) ## Install aws-lambda-rie and local-kms (pinned) into .tools/.
+
 $(STATICCHECK):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
@@ -133,7 +176,8 @@ FUZZ_TARGETS := \
 	shared/card:FuzzNormalizeValidate shared/card:FuzzMask shared/card:FuzzFindCVC \
 	shared/wire:FuzzOpenBearer shared/wire:FuzzOpenJWE shared/wire:FuzzStrictClaims \
 	shared/wire:FuzzParseRegistry shared/wire:FuzzParseVaultKeys \
-	shared/envelope:FuzzRecordOpen shared/httpapi:FuzzHandle
+	shared/envelope:FuzzRecordOpen shared/httpapi:FuzzHandle \
+	shared/forward:FuzzParseDestinations shared/forward:FuzzBuildJSON
 FUZZTIME         ?= 30s
 # New inputs are minimised for at most this long; the engine's default (60s)
 # would eat a short FUZZTIME whole.

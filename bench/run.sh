@@ -8,8 +8,8 @@
 # 100,000-record rotation (a few more minutes).
 #
 # With arguments, only the named steps run again (product, requestpath,
-# kms, coldmiss, coldstart, loopback, rotation, import) and the others' output is
-# kept: `bash bench/run.sh loopback coldstart`.
+# kms, coldmiss, coldstart, loopback, roundtrips, rotation, import) and the others'
+# output is kept: `bash bench/run.sh loopback coldstart`. (forward is a step too.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -57,6 +57,10 @@ if [[ -f bench/out/requestpath.prof ]]; then
 	(cd bench && "$GO" tool pprof -top -tagfocus=side=vault -nodecount=30 out/inproc.test out/requestpath.prof >out/requestpath-vault.top 2>/dev/null) || true
 fi
 
+# 1b) forward: the latency and CPU it adds over calling the same loopback
+#     TLS provider directly, against the bare JOSE floor, interleaved.
+step forward.txt bench "$GO" test -run '^$' -bench Forward -benchtime=3s -count=1 ./inproc/
+
 # 2), 3) KMS calls per 1,000 operations and ciphertext sizes.
 step kms.txt bench "$GO" test -run '^$' -bench 'KMSPer1000|CiphertextSize' -benchtime=2x -count=1 ./inproc/
 
@@ -68,6 +72,9 @@ step coldstart.txt bench "$GO" run ./cmd/coldstart -root .. -runs 5
 
 # 6) End to end over loopback, with raw dynalite beside it.
 step loopback.txt bench "$GO" test -run '^$' -bench Loopback -benchtime=1x -count=1 -timeout 30m ./dynamo/
+
+# 6b) DynamoDB calls and critical path per operation, warm and cold.
+step roundtrips.txt bench "$GO" test -run '^$' -bench RoundTrips -benchtime=1x -count=1 -timeout 30m ./dynamo/
 
 # 7) Rotation re-encryption (BENCH_FULL=1 adds 100,000 records).
 step rotation.txt bench env "BENCH_FULL=${BENCH_FULL:-}" "$GO" test -run '^$' -bench Rotation -benchtime=1x -count=1 -timeout 60m ./dynamo/

@@ -208,16 +208,17 @@ func seedRecords(b *testing.B, st *store.Store, keys *envelope.Manager, merchant
 	g.SetLimit(16)
 	for i := range n {
 		g.Go(func() error {
-			token := newToken()
-			sealed, err := mk.Seal(envelope.RecordRef{Type: envelope.RecordCard, MerchantID: merchant, ID: token}, plaintext)
+			rec := vault.CardRecord{
+				Token: newToken(), MerchantID: merchant, CustomerID: fmt.Sprintf("cus_%d", i),
+				Fingerprint: "fp_seed", Masked: masked, KeyVersion: mk.Version(),
+				CreatedAt: now, UpdatedAt: now,
+			}
+			var err error
+			rec.Sealed, err = mk.Seal(envelope.RecordRef{Type: envelope.RecordCard, MerchantID: merchant, ID: rec.Token, Clear: vault.CardClearFields(rec)}, plaintext)
 			if err != nil {
 				return err
 			}
-			return st.CreateCard(gctx, vault.CardRecord{
-				Token: token, MerchantID: merchant, CustomerID: fmt.Sprintf("cus_%d", i),
-				Fingerprint: "fp_seed", Masked: masked, Sealed: sealed, KeyVersion: mk.Version(),
-				CreatedAt: now, UpdatedAt: now,
-			})
+			return st.CreateCard(gctx, rec)
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/cardvault/vault/bench/internal/fixture"
 	"github.com/cardvault/vault/bench/internal/kmssim"
-	"github.com/cardvault/vault/bench/internal/memports"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/memstore"
 )
 
 // concurrentRequests is how many simultaneous cold requests one round
@@ -103,13 +103,13 @@ func BenchmarkColdMiss(b *testing.B) {
 
 // seededStore is a store in which the merchant already has its first key
 // version, and the delayed keyring that wrapped it.
-func seededStore(b *testing.B) (*memports.Store, *kmssim.Keyring) {
+func seededStore(b *testing.B) (*memstore.Store, *kmssim.Keyring) {
 	b.Helper()
 	keyring, err := kmssim.NewLocalKeyring(kmssim.RoundTrip)
 	if err != nil {
 		b.Fatal(err)
 	}
-	store := memports.New()
+	store := memstore.New()
 	if _, _, err := envelope.NewManager(keyring, store, envelope.Options{}).Primary(context.Background(), fixture.Merchant); err != nil {
 		b.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func seededStore(b *testing.B) (*memports.Store, *kmssim.Keyring) {
 
 // coldRound serves reqs all at once from a fresh process (cold key cache)
 // and returns the unwraps they caused.
-func coldRound(b *testing.B, store *memports.Store, keyring *kmssim.Keyring, reqs []events.APIGatewayV2HTTPRequest, want int) int {
+func coldRound(b *testing.B, store *memstore.Store, keyring *kmssim.Keyring, reqs []events.APIGatewayV2HTTPRequest, want int) int {
 	env := newPathEnv(b, store, keyring)
 	keyring.Reset()
 	start := make(chan struct{})

@@ -2,5 +2,5 @@
 // database: the request path against the bare JOSE floor, KMS calls
 // against Tink's envelope AEAD, ciphertext sizes, and coalescing of
 // concurrent key-cache misses. The storage ports are in memory
-// (internal/memports) so that only the vault's own CPU is measured.
+// (shared/memstore) so that only the vault's own CPU is measured.
 package inproc

@@ -10,10 +10,10 @@ import (
 
 	"github.com/cardvault/vault/bench/internal/fixture"
 	"github.com/cardvault/vault/bench/internal/kmssim"
-	"github.com/cardvault/vault/bench/internal/memports"
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/memstore"
 	"github.com/cardvault/vault/shared/vault"
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -36,10 +36,10 @@ type pathEnv struct {
 	api   *httpapi.API
 }
 
-func newPathEnv(tb testing.TB, store *memports.Store, keyring *kmssim.Keyring) *pathEnv {
+func newPathEnv(tb testing.TB, store *memstore.Store, keyring *kmssim.Keyring) *pathEnv {
 	tb.Helper()
 	if store == nil {
-		store = memports.New()
+		store = memstore.New()
 	}
 	if keyring == nil {
 		var err error

@@ -11,8 +11,8 @@ import (
 
 	"github.com/cardvault/vault/bench/internal/fixture"
 	"github.com/cardvault/vault/bench/internal/kmssim"
-	"github.com/cardvault/vault/bench/internal/memports"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/memstore"
 	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vault"
 )
@@ -54,7 +54,7 @@ func benchVaultKMS(b *testing.B, reveal bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store := memports.New()
+	store := memstore.New()
 	ctx := context.Background()
 	// The merchant's key exists already (made by an earlier process), so
 	// a cold process needs one unwrap for it.
@@ -102,7 +102,7 @@ func cardPlaintext(tb testing.TB) []byte {
 // and its stored ciphertext.
 func cardRecord(tb testing.TB) (plaintext, sealed []byte) {
 	tb.Helper()
-	store := memports.New()
+	store := memstore.New()
 	keyring, err := kmssim.NewLocalKeyring(0)
 	if err != nil {
 		tb.Fatal(err)
@@ -120,7 +120,7 @@ func cardRecord(tb testing.TB) (plaintext, sealed []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pt, err := k.Open(envelope.RecordRef{Type: envelope.RecordCard, MerchantID: fixture.Merchant, ID: rec.Token}, rec.Sealed)
+	pt, err := k.Open(envelope.RecordRef{Type: envelope.RecordCard, MerchantID: fixture.Merchant, ID: rec.Token, Clear: vault.CardClearFields(rec)}, rec.Sealed)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,7 +6,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,22 +16,25 @@ import (
 	"time"
 
 	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/localmode"
 	"github.com/cardvault/vault/shared/vault"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "vault-local:", err)
+	// Everything the server writes, its own start-up lines included, goes
+	// through the vault's logger, which masks every field.
+	logger := app.NewLogger()
+	if err := run(logger); err != nil {
+		logger.Error("vault-local stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	logger := app.NewLogger()
 	settings, err := localmode.SettingsFromEnv(os.Getenv)
 	if err != nil {
 		return err
@@ -50,26 +53,25 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	server := &http.Server{
-		Handler:           env.Handler(api),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	server := httpapi.NewServer(api)
+	// The same server also serves the job files' signed URLs (uploads and
+	// results), which local mode keeps in a directory.
+	server.Handler = env.Handler(api)
 	env.SetFilesBaseURL("http://" + listener.Addr().String())
-	fmt.Fprintf(os.Stderr, "card vault (local mode) listening on http://%s\n", listener.Addr())
-	fmt.Fprintf(os.Stderr, "  data, keys and audit log: %s\n", settings.Dir)
-	fmt.Fprintf(os.Stderr, "  client registry:          %s\n", settings.ClientsFile)
-	fmt.Fprintf(os.Stderr, "  demo client credentials:  %s\n", filepath.Join(settings.Dir, localmode.DemoClientFile))
-	fmt.Fprintf(os.Stderr, "  DynamoDB endpoint:        %s (table %s)\n", env.DynamoDBEndpoint(), settings.Table)
+	logger.Info("card vault (local mode) listening",
+		"url", "http://"+listener.Addr().String(),
+		"data_dir", settings.Dir,
+		"client_registry", settings.ClientsFile,
+		"forward_destinations", settings.DestinationsFile,
+		"demo_client_credentials", filepath.Join(settings.Dir, localmode.DemoClientFile),
+		"dynamodb_endpoint", env.DynamoDBEndpoint(),
+		"table", settings.Table)
 
 	go env.RunPurger(ctx, time.Minute)
 	go env.RunKeyWork(ctx, 30*time.Second, vault.WorkRequest{Action: vault.ActionRotateDue, MaxAgeDays: 90})
 
 	errc := make(chan error, 1)
-	go func() { errc <- server.Serve(listener) }()
+	go func() { errc <- server.Serve(httpapi.Listener(listener, api)) }()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {

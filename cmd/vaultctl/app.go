@@ -53,6 +53,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"audit":      {"audit verify | tail (the local audit file)", runAudit},
 		"bench":      {"load-test a local vault: vault, masked, reveal (loopback only)", runBench},
+		"cards":      {"cards list --customer C | --fingerprint F (saved cards, masked)", runCards},
 		"health":     {"check that the vault is ready", runHealth},
 		"jwks":       {"print the vault's public keys", runJWKS},
 		"keys":       {"keys generate | rotate | status", runKeys},
@@ -64,6 +65,7 @@ func commands() map[string]command {
 		"import":     {"import start: upload an OpenPGP card file (import_cards)", runImport},
 		"import-key": {"print the vault's import key, or generate | rotate a key ring", runImportKey},
 		"job":        {"job status | result (an import's or export's job)", runJob},
+		"forward":    {"send a request to a provider through the vault (card and credential filled in, answer redacted)", runForward},
 		"secret":     {"secret put | get | reveal | delete", runSecret},
 		"shred":      {"crypto-shred a merchant (irreversible)", runShred},
 		"vault-keys": {"the vault's own JOSE keys: list | generate | add | sign-with | retire", runVaultKeys},
@@ -121,7 +123,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 
 // groups are the commands that dispatch again on a subcommand.
 // (vault-keys prints its own, longer help.)
-var groups = map[string]bool{"audit": true, "keys": true, "secret": true, "import": true, "job": true}
+var groups = map[string]bool{"audit": true, "cards": true, "keys": true, "secret": true, "import": true, "job": true}
 
 // report turns a command's error into the exit code and the stderr line.
 func (a *app) report(ctx context.Context, err error) int {

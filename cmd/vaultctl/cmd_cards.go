@@ -16,6 +16,7 @@ func runVault(ctx context.Context, a *app, args []string) error {
 	exp := fs.String("exp", "", "expiry MM/YYYY (required)")
 	holder := fs.String("holder", "", "card holder name")
 	ttl := fs.Int("ttl", 0, "seconds until the card expires from the vault (60 .. 10 years)")
+	tokenFormat := fs.String("token-format", "", `token of a new card: "opaque" (tok_..., the vault's default) or "card" (digits shaped like the number)`)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -43,7 +44,8 @@ func runVault(ctx context.Context, a *app, args []string) error {
 			ExpYear:    year,
 			HolderName: secret.New(*holder),
 		},
-		TTLSeconds: *ttl,
+		TTLSeconds:  *ttl,
+		TokenFormat: *tokenFormat,
 	})
 	if err != nil {
 		return err

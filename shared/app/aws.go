@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/cardvault/vault/shared/config"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
+	"github.com/cardvault/vault/shared/forward"
 	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
@@ -80,6 +82,8 @@ func RunWorker() {
 //	VAULT_KEY_CACHE_TTL         unwrapped key lifetime (default 5m)
 //	VAULT_PRIMARY_TTL           primary version lifetime (default 1m)
 //	VAULT_KEY_CACHE_SIZE        unwrapped key versions held (default 1024)
+//	VAULT_DESTINATIONS_SECRET_ARN  the forward destinations (or
+//	                            VAULT_DESTINATIONS_KMS); forward only
 //	VAULT_AUDIT_BUS             EventBridge bus for audit events (default bus
 //	                            when empty); events are also logged
 //	VAULT_FILES_BUCKET          the job files bucket (job functions only)
@@ -96,26 +100,13 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 	kmsClient := kms.NewFromConfig(cfg)
 	loader := &config.Loader{Getenv: os.Getenv, Secrets: secretsmanager.NewFromConfig(cfg), KMS: kmsClient}
 
-	var vaultKeys *wire.VaultKeys
-	if fn.NeedsVaultJWKS {
-		jwks, err := loader.Secret(ctx, "VAULT_JWKS", false)
-		if err != nil {
-			return nil, err
-		}
-		if vaultKeys, err = wire.ParseVaultKeys(jwks.Reveal()); err != nil {
-			return nil, err
-		}
+	vaultKeys, registry, err := LoadSecrets(ctx, fn, loader)
+	if err != nil {
+		return nil, err
 	}
-	// A function that authenticates no client (jwks, rotate-dek) has no
-	// registry and no permission to read it; a source without one answers
-	// any lookup with Unavailable.
-	var registry *wire.Registry
-	if fn.NeedsClients {
-		clientsDoc, err := loader.Secret(ctx, "VAULT_CLIENTS", false)
-		if err != nil {
-			return nil, err
-		}
-		if registry, err = wire.ParseRegistry(clientsDoc.Reveal()); err != nil {
+	var destinations forward.Source
+	if fn.NeedsDestinations {
+		if destinations, err = loadDestinations(ctx, loader, registry); err != nil {
 			return nil, err
 		}
 	}
@@ -135,6 +126,8 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		Now:        time.Now,
 		KeyOptions: keyOpts,
 	}
+	// One warm HTTP client per destination for the container's life.
+	c.Destinations, c.Transports = destinations, forward.NewTransports()
 	c.Background = func(*vault.KeyLifecycle) vault.BackgroundWork { return EventWork{Client: events, Bus: bus} }
 	if fn.NeedsKeys {
 		arn := loader.String("VAULT_KMS_KEY_ARN", "")
@@ -147,6 +140,79 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Names of the secrets a function reads at cold start (config.Loader
+// looks each up through NAME_SECRET_ARN, NAME_KMS or NAME_FILE).
+const (
+	VaultJWKSName = "VAULT_JWKS"
+	ClientsName   = "VAULT_CLIENTS"
+)
+
+// LoadSecrets reads the secrets fn needs at cold start: the vault's
+// private JWKS (NeedsVaultJWKS) and the client registry (NeedsClients).
+// A document that is not usable fails with an error naming the variable
+// and the secret it came from, so that a stack whose placeholder secrets
+// ({"keys":[]}, {"clients":[]}) were never loaded says which one to load.
+// A registry of no client is refused like a keyset of no key: it would
+// start a function that answers every request 401.
+//
+// A function that authenticates no client (jwks, rotate-dek) has no
+// registry and no permission to read it; a source without one answers any
+// lookup with Unavailable.
+func LoadSecrets(ctx context.Context, fn Function, loader *config.Loader) (*wire.VaultKeys, *wire.Registry, error) {
+	var vaultKeys *wire.VaultKeys
+	if fn.NeedsVaultJWKS {
+		jwks, err := loader.Secret(ctx, VaultJWKSName, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if vaultKeys, err = wire.ParseVaultKeys(jwks.Reveal()); err != nil {
+			return nil, nil, unusableSecret(loader, VaultJWKSName, err)
+		}
+	}
+	var registry *wire.Registry
+	if fn.NeedsClients {
+		clientsDoc, err := loader.Secret(ctx, ClientsName, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if registry, err = wire.ParseRegistry(clientsDoc.Reveal()); err != nil {
+			return nil, nil, unusableSecret(loader, ClientsName, err)
+		}
+		if registry.Len() == 0 {
+			return nil, nil, unusableSecret(loader, ClientsName, errors.New("client registry: no client (the stack's placeholder?)"))
+		}
+	}
+	return vaultKeys, registry, nil
+}
+
+func unusableSecret(loader *config.Loader, name string, err error) error {
+	return fmt.Errorf("%s (%s) is not usable; load it (docs/deploy.md): %w", name, loader.Source(name), err)
+}
+
+// loadDestinations reads the destinations document at cold start and
+// refuses it whole on any error, and refuses a registry whose clients
+// name a destination it does not hold. An empty document is the
+// template's placeholder: a forward function without destinations has
+// nothing to do, so its cold start fails, naming the secret to load.
+func loadDestinations(ctx context.Context, loader *config.Loader, registry *wire.Registry) (forward.Source, error) {
+	doc, err := loader.Secret(ctx, "VAULT_DESTINATIONS", false)
+	if err != nil {
+		return nil, err
+	}
+	dests, err := forward.ParseDestinations(doc.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("VAULT_DESTINATIONS: %w", err)
+	}
+	if dests.Len() == 0 {
+		return nil, fmt.Errorf("VAULT_DESTINATIONS (secret %s) holds no destination: it is the template's placeholder; load the real document with put-secret-value (docs/deploy.md)",
+			loader.String("VAULT_DESTINATIONS_SECRET_ARN", "VAULT_DESTINATIONS"))
+	}
+	if err := forward.CheckRegistry(registry, dests); err != nil {
+		return nil, err
+	}
+	return forward.StaticSource(dests), nil
 }
 
 func keyOptions(l *config.Loader) (envelope.Options, error) {

@@ -12,7 +12,9 @@ import (
 
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/forward"
 	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/migrate"
 	"github.com/cardvault/vault/shared/pgpfile"
@@ -28,6 +30,11 @@ type Components struct {
 	VaultKeys *wire.VaultKeys
 	Clients   wire.RegistrySource
 	Audit     audit.Sink
+	// Destinations are the operator's forward destinations (nil where the
+	// process does not forward); Transports keeps one warm HTTP client
+	// per destination.
+	Destinations forward.Source
+	Transports   forward.Sender
 	// Metrics, if set, receives one EMF line per request.
 	Metrics *metrics.Recorder
 	Now     func() time.Time
@@ -65,9 +72,10 @@ type Components struct {
 	lifeErr  error
 }
 
-// NewLogger is the vault's structured logger: JSON lines on stderr.
+// NewLogger is the vault's structured logger: JSON lines on stderr, every
+// field masked (see package logging).
 func NewLogger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return logging.New(os.Stderr, slog.LevelInfo)
 }
 
 // UseKeyring sets how the keyring is built, on first use. Processes that
@@ -106,6 +114,15 @@ func (c *Components) KeyManager() (*envelope.Manager, error) {
 	return c.keys, c.keysErr
 }
 
+// Close wipes the merchant keys the process holds, if it built a key
+// manager. A Lambda container never calls it (its keys expire by their
+// TTL); the local server and tests do when they stop.
+func (c *Components) Close() {
+	if c.keys != nil {
+		c.keys.Close()
+	}
+}
+
 // CardVault builds the card operations that need keys.
 func (c *Components) CardVault() (*vault.CardVault, error) {
 	km, err := c.KeyManager()
@@ -131,6 +148,26 @@ func (c *Components) KeyLifecycle() (*vault.KeyLifecycle, error) {
 		}
 	})
 	return c.life, c.lifeErr
+}
+
+// Forwarder builds the forward operation.
+func (c *Components) Forwarder() (*vault.Forwarder, error) {
+	km, err := c.KeyManager()
+	if err != nil {
+		return nil, err
+	}
+	dests := c.Destinations
+	if dests == nil {
+		dests = forward.StaticSource(nil)
+	}
+	sender := c.Transports
+	if sender == nil {
+		sender = forward.NewTransports()
+	}
+	return vault.NewForwarder(vault.ForwarderDeps{
+		Cards: c.Store, Secrets: c.Store, Replay: c.Store, Merchants: c.Store, Keys: km,
+		Destinations: dests, Sender: sender, Audit: c.Audit, Now: c.Now,
+	}), nil
 }
 
 // SecretVault builds the secret operations that need keys.

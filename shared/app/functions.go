@@ -35,7 +35,10 @@ type Function struct {
 	// NeedsImportPublicKey: the function publishes the import key's public
 	// half only.
 	NeedsImportPublicKey bool
-	Routes               func(c *Components) ([]httpapi.Route, error)
+	// NeedsDestinations: the function forwards to the operator's
+	// destinations, so it reads the destinations document.
+	NeedsDestinations bool
+	Routes            func(c *Components) ([]httpapi.Route, error)
 }
 
 // Functions lists every HTTP function of the vault.
@@ -51,9 +54,13 @@ var Functions = []Function{
 		},
 	},
 	{
+		// list_cards shares get-masked's function: both answer masked
+		// views only, from attributes stored in the clear, so both run
+		// without any KMS permission.
 		Name: "get-masked", NeedsClients: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return httpapi.MaskedRoutes(vault.NewMaskedViews(c.Store, c.Store, c.Store, c.Now)), nil
+			return append(httpapi.MaskedRoutes(vault.NewMaskedViews(c.Store, c.Store, c.Store, c.Now)),
+				httpapi.ListCardsRoutes(vault.NewCardListings(c.Store, c.Store, c.Store, c.Now))...), nil
 		},
 	},
 	{
@@ -109,6 +116,19 @@ var Functions = []Function{
 				return nil, err
 			}
 			return httpapi.MerchantKeysRoutes(l), nil
+		},
+	},
+	{
+		// forward opens JWE bodies, unwraps merchant keys to read cards and
+		// credentials, and sends them to the operator's destinations; its
+		// answers are JSON, never sealed.
+		Name: "forward", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true, NeedsDestinations: true,
+		Routes: func(c *Components) ([]httpapi.Route, error) {
+			f, err := c.Forwarder()
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.ForwardRoutes(f), nil
 		},
 	},
 	{

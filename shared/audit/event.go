@@ -44,6 +44,9 @@ const (
 	ActionKeyVersionDestroyed = "key_version_destroyed"
 	ActionMerchantShredded    = "merchant_shredded"
 	ActionRecordsPurged       = "records_purged"
+	// ActionForwardSending is recorded before a forward sends card data
+	// out; the forward fails (503) if it cannot be.
+	ActionForwardSending = "forward_sending"
 
 	// Migration jobs: the worker's actions on an import or export job
 	// (the requests creating and reading jobs use their operation names).
@@ -95,6 +98,24 @@ type Event struct {
 	TargetVersion uint32 `json:"target_version,omitempty"`
 	// JobID names the import or export job of a migration action.
 	JobID string `json:"job_id,omitempty"`
+
+	// Destination, Method and Route describe a forward: the operator's
+	// destination id, the HTTP method and the destination's route pattern
+	// the path matched (never the path itself, which may hold ids).
+	// ProviderStatus is the provider's status code and ProviderMS how long
+	// the provider took; absent when nothing was sent or no answer came.
+	Destination    string `json:"destination,omitempty"`
+	Method         string `json:"method,omitempty"`
+	Route          string `json:"route,omitempty"`
+	ProviderStatus int    `json:"provider_status,omitempty"`
+	ProviderMS     int64  `json:"provider_latency_ms,omitempty"`
+	// IAMUserARN, IAMAccountID and IAMCallerID name the AWS principal
+	// that API Gateway's IAM authorizer admitted (its SigV4 signer), beside
+	// the JWS issuer in ClientID. Empty in local mode and for routes
+	// without the authorizer.
+	IAMUserARN   string `json:"iam_user_arn,omitempty"`
+	IAMAccountID string `json:"iam_account_id,omitempty"`
+	IAMCallerID  string `json:"iam_caller_id,omitempty"`
 
 	// Hash is the local file chain's SHA-256 of this line's canonical form
 	// (see FileSink); it is always the last member.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cardvault/vault/shared/internal/awsfake"
+	"github.com/cardvault/vault/shared/awsfake"
 )
 
 const testBus = "card-vault-audit"

@@ -30,11 +30,17 @@ func prepare(e Event) Event {
 	for _, f := range []*string{
 		&e.Action, &e.Code, &e.ClientID, &e.Merchant, &e.Token,
 		&e.Secret, &e.SourceIP, &e.UserAgent, &e.JTI, &e.JobID,
+		&e.Destination, &e.Method, &e.Route,
 	} {
 		*f = safeField(*f)
 	}
 	e.ID = bounded(e.ID)
 	e.RequestID = bounded(e.RequestID)
+	// The IAM principal is AWS's: an account id is 12 digits and may pass
+	// the Luhn check, and masking it would break the join to CloudTrail.
+	e.IAMUserARN = bounded(e.IAMUserARN)
+	e.IAMAccountID = bounded(e.IAMAccountID)
+	e.IAMCallerID = bounded(e.IAMCallerID)
 	e.Outcome = Outcome(safeField(string(e.Outcome)))
 	if len(e.KMSRequestIDs) > 0 {
 		ids := make([]string, len(e.KMSRequestIDs))
@@ -68,12 +74,14 @@ func bounded(s string) string {
 	return s
 }
 
-// safeField bounds s and masks anything in it that could be a card number.
+// safeField masks anything in s that could be a card number, then bounds
+// it. Masking first means the cut can never leave the head of a card
+// number unmasked at the end of the field.
 func safeField(s string) string {
 	if s == "" {
 		return s
 	}
-	return MaskCardNumbers(bounded(s))
+	return bounded(MaskCardNumbers(s))
 }
 
 // Card number lengths (ISO/IEC 7812 and the contract: 12 to 19 digits).

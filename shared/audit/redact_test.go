@@ -44,3 +44,51 @@ func TestPrepareBoundsFieldsAndStampsVersion(t *testing.T) {
 		t.Errorf("client-chosen members not masked: %q %q", e.JTI, e.Token)
 	}
 }
+
+// A field is masked before it is cut: cutting first could leave the head
+// of a card number at the end of the field, too short to be recognised.
+func TestPrepareMasksBeforeCutting(t *testing.T) {
+	pan := "4242424242424242"
+	for pad := maxFieldBytes - len(pan); pad < maxFieldBytes; pad++ {
+		e := prepare(Event{UserAgent: strings.Repeat("a", pad) + pan})
+		if strings.Contains(e.UserAgent, "42424") {
+			t.Fatalf("padding %d: user agent keeps %q of the card number", pad, e.UserAgent[pad:])
+		}
+	}
+}
+
+// TestPrepareKeepsTheIAMPrincipal: an AWS account id is 12 digits and can
+// pass the Luhn check; the principal is AWS's identifier, not a client's
+// input, and masking it would break the join to CloudTrail.
+func TestPrepareKeepsTheIAMPrincipal(t *testing.T) {
+	const account = "123456789015" // Luhn-valid
+	e := prepare(Event{
+		IAMUserARN:   "arn:aws:sts::" + account + ":assumed-role/app-server/s1",
+		IAMAccountID: account,
+		IAMCallerID:  "AROAEXAMPLEROLEID:s1",
+		UserAgent:    "agent " + account,
+	})
+	if e.IAMAccountID != account || e.IAMUserARN != "arn:aws:sts::"+account+":assumed-role/app-server/s1" || e.IAMCallerID != "AROAEXAMPLEROLEID:s1" {
+		t.Errorf("IAM principal altered: %q %q %q", e.IAMUserARN, e.IAMAccountID, e.IAMCallerID)
+	}
+	if e.UserAgent == "agent "+account {
+		t.Error("a client-chosen field was not masked (the test's number must be Luhn-valid)")
+	}
+}
+
+// TestCardShapedTokensAreNotMasked: a card-shaped token (12 to 19 digits,
+// never Luhn-valid) is an identifier the trail must keep whole; the card
+// number it stands for is masked.
+func TestCardShapedTokensAreNotMasked(t *testing.T) {
+	for _, tok := range []string{"4242730195584242", "424242420043", "4000056612345675556"} {
+		if got := MaskCardNumbers(tok); got != tok {
+			t.Errorf("token %s masked to %s", tok, got)
+		}
+		if e := prepare(Event{Token: tok}); e.Token != tok {
+			t.Errorf("event token %s became %s", tok, e.Token)
+		}
+	}
+	if got := MaskCardNumbers("4242424242424242"); got != "4242********4242" {
+		t.Errorf("card number masked to %s", got)
+	}
+}

@@ -19,14 +19,25 @@ type Card struct {
 	HolderName secret.Secret[string] `json:"holder_name"`
 }
 
+// Token formats of VaultCardRequest.TokenFormat.
+const (
+	// TokenFormatOpaque asks for a "tok_..." token (the vault's default).
+	TokenFormatOpaque = "opaque"
+	// TokenFormatCard asks for a card-shaped token: digits as long as the
+	// number, its first 4 and last 4, a random middle, never Luhn-valid.
+	TokenFormatCard = "card"
+)
+
 // VaultCardRequest is a card to vault for a merchant and, optionally, one
 // of its customers. TTLSeconds, when not zero, makes the card expire (60 s
-// to 10 years).
+// to 10 years). TokenFormat, when set, is the token_format claim (a card
+// already vaulted keeps its token whatever is asked).
 type VaultCardRequest struct {
-	MerchantID string
-	CustomerID string
-	Card       Card
-	TTLSeconds int
+	MerchantID  string
+	CustomerID  string
+	Card        Card
+	TTLSeconds  int
+	TokenFormat string
 }
 
 // Masked is the card's masked view, stored beside the ciphertext.
@@ -87,6 +98,9 @@ func (c *Client) VaultCard(ctx context.Context, r VaultCardRequest) (*CardRecord
 	}
 	if r.TTLSeconds != 0 {
 		extra["ttl_seconds"] = r.TTLSeconds
+	}
+	if r.TokenFormat != "" {
+		extra["token_format"] = r.TokenFormat
 	}
 	rec, _, err := doJSON[CardRecord](ctx, c, call{
 		op: OpVaultCard, method: http.MethodPost, path: "/v1/cards",

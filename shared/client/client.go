@@ -29,6 +29,9 @@ type Client struct {
 	creds      *Credentials
 	httpClient *http.Client
 	now        func() time.Time
+	// credentialHeader carries a Bearer route's JWS: Authorization, or
+	// Vault-Authorization when SigV4 takes Authorization (WithSigV4).
+	credentialHeader string
 
 	preferredKeyAlg jose.KeyAlgorithm
 	// strictKeyAlg is set when the caller named the key algorithm: then a
@@ -96,10 +99,11 @@ func New(baseURL string, creds *Credentials, opts ...Option) *Client {
 				return http.ErrUseLastResponse
 			},
 		},
-		now:             time.Now,
-		preferredKeyAlg: jose.ECDH_ES_A256KW,
-		jwksMaxAge:      defaultJWKSMaxAge,
-		keys:            newKeyCache(),
+		now:              time.Now,
+		credentialHeader: "Authorization",
+		preferredKeyAlg:  jose.ECDH_ES_A256KW,
+		jwksMaxAge:       defaultJWKSMaxAge,
+		keys:             newKeyCache(),
 	}
 	for _, opt := range opts {
 		opt(c)

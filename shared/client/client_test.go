@@ -374,3 +374,47 @@ func TestVaultKeysAreFetchedAgainAfterMaxAge(t *testing.T) {
 		t.Errorf("JWKS fetched %d times after its max age, want 2", n)
 	}
 }
+
+func TestListCards(t *testing.T) {
+	creds := newTestCreds(t, KeyAlgECDH)
+	fv := newFakeVault(t, creds)
+	c := fv.client(creds)
+	ctx := context.Background()
+	page, err := c.ListCards(ctx, ListCardsRequest{MerchantID: testMerchant, CustomerID: "c 9", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := fv.last()
+	if seen.method != "GET" || seen.escapedPath != "/v1/merchants/m_123/customers/c%209/cards" || seen.carriedAsJWE {
+		t.Errorf("route = %s %s", seen.method, seen.escapedPath)
+	}
+	if seen.claims["op"] != OpListCards || seen.claims["customer_id"] != "c 9" || seen.claims["limit"] != float64(10) {
+		t.Errorf("claims %v", seen.claims)
+	}
+	if _, has := seen.claims["cursor"]; has {
+		t.Error("a first page sent a cursor")
+	}
+	if len(page.Cards) != 1 || page.Cards[0].Token != "tok_1" || page.NextCursor != "next" || page.MerchantID != testMerchant {
+		t.Errorf("page %+v", page)
+	}
+	last, err := c.ListCards(ctx, ListCardsRequest{MerchantID: testMerchant, Fingerprint: "fp_1", Cursor: page.NextCursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen = fv.last()
+	if seen.escapedPath != "/v1/merchants/m_123/fingerprints/fp_1/cards" || seen.claims["fingerprint"] != "fp_1" || seen.claims["cursor"] != "next" {
+		t.Errorf("second page: %s %v", seen.escapedPath, seen.claims)
+	}
+	if last.NextCursor != "" {
+		t.Errorf("next_cursor null read as %q", last.NextCursor)
+	}
+	for _, bad := range []ListCardsRequest{
+		{MerchantID: testMerchant},
+		{MerchantID: testMerchant, CustomerID: "c", Fingerprint: "f"},
+		{CustomerID: "c"},
+	} {
+		if _, err := c.ListCards(ctx, bad); err == nil {
+			t.Errorf("ListCards(%+v) sent a request", bad)
+		}
+	}
+}

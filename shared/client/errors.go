@@ -25,6 +25,9 @@ const (
 	CodeRateLimited          = "rate_limited"
 	CodeIntegrity            = "integrity_error"
 	CodeUnavailable          = "unavailable"
+	// Contract v1.1, forward: the provider connection failed or timed out.
+	CodeDestinationError   = "destination_error"
+	CodeDestinationTimeout = "destination_timeout"
 )
 
 // APIError is a non-2xx answer of the vault. Code, Message and RequestID

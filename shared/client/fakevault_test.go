@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -99,6 +100,7 @@ func newFakeVault(t *testing.T, creds *Credentials) *fakeVault {
 	mux.HandleFunc("POST /v1/merchants/{merchant}/keys/rotate", fv.auth(OpRotateKeys, false, fv.keyStatus(http.StatusAccepted)))
 	mux.HandleFunc("GET /v1/merchants/{merchant}/keys", fv.auth(OpGetKeys, false, fv.keyStatus(http.StatusOK)))
 	mux.HandleFunc("DELETE /v1/merchants/{merchant}", fv.auth(OpShredMerchant, false, noContent))
+	mux.HandleFunc("GET /v1/merchants/{merchant}/{kind}/{subject}/cards", fv.auth(OpListCards, false, fv.listCards))
 	fv.server = httptest.NewServer(mux)
 	t.Cleanup(fv.server.Close)
 	return fv
@@ -435,4 +437,17 @@ func mustRSA(t *testing.T) *rsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// listCards answers one page: a card, and a next_cursor unless the
+// request carried one.
+func (fv *fakeVault) listCards(w http.ResponseWriter, r *http.Request, claims map[string]any) {
+	next := `"next"`
+	if _, has := claims["cursor"]; has {
+		next = "null"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"merchant_id":%q,"cards":[{"token":"tok_1","merchant_id":%q,"fingerprint":"fp_1",
+		"masked":{"first4":"4242","last4":"4242","display":"4242 **** **** 4242","brand":"visa","exp_month":12,"exp_year":2030},
+		"created_at":"2026-11-22T10:00:00Z"}],"next_cursor":%s}`, claims["merchant_id"], claims["merchant_id"], next)
 }

@@ -17,8 +17,9 @@ import (
 const joseMediaType = "application/jose"
 
 // maxAnswerBytes bounds what is read of an answer. The largest legitimate
-// one, a revealed 32 KiB secret sealed twice, is far below it.
-const maxAnswerBytes = 1 << 20
+// one is a forward's: a provider's answer of up to 1 MiB, which JSON
+// escaping (\u0000 is six bytes for one) or base64 makes larger.
+const maxAnswerBytes = 8 << 20
 
 // call is one operation to send: its route, its claims beyond the common
 // ones, and whether the claims hold card data or a secret value (then they
@@ -75,7 +76,7 @@ func (c *Client) do(ctx context.Context, cl call) (*answer, error) {
 		req.Header.Set("Content-Type", contentType)
 	}
 	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+		req.Header.Set(c.credentialHeader, "Bearer "+bearer)
 	}
 	req.Header.Set("Accept", "application/json, "+joseMediaType)
 

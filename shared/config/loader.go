@@ -137,6 +137,25 @@ func (l *Loader) Secret(ctx context.Context, name string, allowPlain bool) (secr
 	return secret.New(append([]byte(nil), cached.value...)), nil
 }
 
+// Source says where NAME is read from, for messages: the variable set
+// and, for a Secrets Manager secret or a file, the secret id or path it
+// holds. Never a value, nor a NAME_KMS ciphertext.
+func (l *Loader) Source(name string) string {
+	if id := l.getenv(name + SuffixSecretARN); id != "" {
+		return fmt.Sprintf("secret %s, from %s%s", id, name, SuffixSecretARN)
+	}
+	if l.getenv(name+SuffixKMS) != "" {
+		return "the ciphertext in " + name + SuffixKMS
+	}
+	if path := l.getenv(name + SuffixFile); path != "" {
+		return fmt.Sprintf("file %s, from %s%s", path, name, SuffixFile)
+	}
+	if l.getenv(name) != "" {
+		return "the variable " + name
+	}
+	return "not set"
+}
+
 func plainRefused(name string) error {
 	return fmt.Errorf("config: %s must come from Secrets Manager, KMS or a file (set %s%s, %s%s or %s%s)",
 		name, name, SuffixSecretARN, name, SuffixKMS, name, SuffixFile)

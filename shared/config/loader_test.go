@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/config"
-	"github.com/cardvault/vault/shared/internal/awsfake"
 	"github.com/cardvault/vault/shared/secret"
 )
 

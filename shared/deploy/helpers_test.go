@@ -22,7 +22,8 @@ import (
 const repoRoot = "../.."
 
 // contractRoutes are every route of the wire contract: the eleven
-// operations, the public keys and the health check.
+// operations of v1, list_cards' two routes, the public keys and the health
+// check.
 var contractRoutes = []string{
 	"POST /v1/cards",
 	"GET /v1/cards/{token}",
@@ -35,8 +36,12 @@ var contractRoutes = []string{
 	"POST /v1/merchants/{merchant_id}/keys/rotate",
 	"GET /v1/merchants/{merchant_id}/keys",
 	"DELETE /v1/merchants/{merchant_id}",
+	"GET /v1/merchants/{merchant_id}/customers/{customer_id}/cards",
+	"GET /v1/merchants/{merchant_id}/fingerprints/{fingerprint}/cards",
 	"GET /v1/jwks",
 	"GET /v1/health",
+	// Contract v1.1.
+	"POST /v1/forward",
 	// v1.1 migration.
 	"GET /v1/import-key",
 	"POST /v1/merchants/{merchant_id}/imports",
@@ -53,6 +58,8 @@ type functionSpec struct {
 	needsKeys      bool
 	needsVaultJWKS bool
 	needsClients   bool
+	// needsDestinations: the function reads the forward destinations.
+	needsDestinations bool
 	// needsFiles: the function uses the job files bucket; needsImportKey
 	// and needsImportPublicKey: it reads the import key ring or its
 	// published half.
@@ -112,7 +119,7 @@ func specOf(fn app.Function) (functionSpec, error) {
 	if err != nil {
 		return functionSpec{}, fmt.Errorf("%s: routes: %v", fn.Name, err)
 	}
-	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS, needsClients: fn.NeedsClients,
+	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS, needsClients: fn.NeedsClients, needsDestinations: fn.NeedsDestinations,
 		needsFiles: fn.NeedsFiles, needsImportKey: fn.NeedsImportKey, needsImportPublicKey: fn.NeedsImportPublicKey}
 	authenticates := false
 	for _, r := range routes {

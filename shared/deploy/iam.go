@@ -14,6 +14,9 @@ type Statement struct {
 	Effect    string
 	Actions   []string
 	Resources []any
+	// Principal is a resource policy's principal mapping ("Service",
+	// "AWS": value(s)); nil in identity policies and for "*".
+	Principal map[string]any
 	// Condition is operator -> condition key -> value(s).
 	Condition map[string]map[string]any
 }
@@ -113,6 +116,7 @@ func PolicyStatements(where string, doc any) ([]Statement, error) {
 			return nil, fmt.Errorf("%s: an action is not a plain string", st.Where)
 		}
 		st.Resources = List(sm["Resource"])
+		st.Principal = asMap(sm["Principal"])
 		for op, keys := range asMap(sm["Condition"]) {
 			st.Condition[op] = asMap(keys)
 		}

@@ -62,6 +62,10 @@ func TestKMSIsGrantedOnlyWithTheMerchantKeysContext(t *testing.T) {
 		if len(st.ActionsOf("kms")) == 0 {
 			continue
 		}
+		if onDeadLetterKey(st) {
+			checkDeadLetterKeyUse(t, st)
+			continue
+		}
 		if onFilesKey(st) {
 			// The job files bucket's key, used through S3 only.
 			if _, via := st.Condition["StringEquals"]["kms:ViaService"]; !via {
@@ -109,6 +113,32 @@ func onFilesKey(st deploy.Statement) bool {
 	return len(st.Resources) > 0
 }
 
+// onDeadLetterKey reports whether the statement grants use of the key work
+// dead-letter queue's key (and nothing else).
+func onDeadLetterKey(st deploy.Statement) bool {
+	for _, r := range st.Resources {
+		if !deploy.Refers(r, "KeyWorkDeadLetterKey") {
+			return false
+		}
+	}
+	return len(st.Resources) > 0
+}
+
+// checkDeadLetterKeyUse: what SQS needs of a sender to an encrypted queue
+// (GenerateDataKey, Decrypt), only through SQS.
+func checkDeadLetterKeyUse(t *testing.T, st deploy.Statement) {
+	t.Helper()
+	for _, a := range st.ActionsOf("kms") {
+		if a != "kms:GenerateDataKey" && a != "kms:Decrypt" {
+			t.Errorf("%s: %s on the dead-letter key; a sender needs kms:GenerateDataKey and kms:Decrypt only", st.Where, a)
+		}
+	}
+	via := st.Condition["StringEquals"]["kms:ViaService"]
+	if sub, ok := deploy.SubString(via); !ok || sub != "sqs.${AWS::Region}.amazonaws.com" {
+		t.Errorf("%s: the dead-letter key must be used through SQS only (kms:ViaService), is %v", st.Where, via)
+	}
+}
+
 func TestFunctionsWithoutKeysHoldNoKMSPermission(t *testing.T) {
 	fns := functions(t)
 	for _, name := range sortedKeys(fns) {
@@ -131,11 +161,24 @@ func TestFunctionsWithoutKeysHoldNoKMSPermission(t *testing.T) {
 			t.Errorf("%s unwraps merchant keys but its role lacks kms:Decrypt (has %v)", name, kms)
 		}
 	}
-	// The masked view is the showcase of the split: say it by name.
-	_, stmts := roleOf(t, "get-masked")
-	for _, st := range stmts {
-		if len(st.ActionsOf("kms")) > 0 {
-			t.Errorf("get-masked: %s allows %v", st.Where, st.ActionsOf("kms"))
+	// The masked view and the card listing are the showcase of the split:
+	// say them by name, whichever function serves them.
+	routes := httpRoutes(t)
+	for _, key := range []string{
+		"GET /v1/cards/{token}",
+		"GET /v1/merchants/{merchant_id}/customers/{customer_id}/cards",
+		"GET /v1/merchants/{merchant_id}/fingerprints/{fingerprint}/cards",
+	} {
+		fn, ok := routes[key]
+		if !ok {
+			t.Errorf("no function serves %s", key)
+			continue
+		}
+		_, stmts := roleOf(t, fn)
+		for _, st := range stmts {
+			if len(st.ActionsOf("kms")) > 0 {
+				t.Errorf("%s (serving %s): %s allows %v", fn, key, st.Where, st.ActionsOf("kms"))
+			}
 		}
 	}
 }
@@ -203,10 +246,20 @@ func TestDynamoDBGrantsAreScopedToTheTableAndKeyPrefixes(t *testing.T) {
 				onTable := deploy.Refers(r, "VaultTable")
 				sub, isSub := deploy.SubString(r)
 				onIndex := isSub && sub == "${VaultTable.Arn}/index/by_merchant"
+				onListing := isSub && (sub == "${VaultTable.Arn}/index/by_customer" || sub == "${VaultTable.Arn}/index/by_fingerprint")
 				switch {
-				case onIndex:
+				case onIndex || onListing:
 					if !slices.Equal(actions, []string{"dynamodb:Query"}) {
 						t.Errorf("%s: %s: the index is only queried, not %v", name, st.Where, actions)
+					}
+					if onListing {
+						// A listing partition is one merchant's customer or
+						// fingerprint; nothing else may be named.
+						prefixes := st.ConditionValues("ForAllValues:StringLike", "dynamodb:LeadingKeys")
+						slices.Sort(prefixes)
+						if !slices.Equal(prefixes, []string{"CUST#*", "FPRINT#*"}) || !slices.Equal(st.ConditionValues("Null", "dynamodb:LeadingKeys"), []string{"false"}) {
+							t.Errorf("%s: %s: a listing index query must be held to CUST#* and FPRINT#* partitions, is %v", name, st.Where, prefixes)
+						}
 					}
 				case onTable && !isSub:
 					prefixes := st.ConditionValues("ForAllValues:StringLike", "dynamodb:LeadingKeys")
@@ -224,7 +277,7 @@ func TestDynamoDBGrantsAreScopedToTheTableAndKeyPrefixes(t *testing.T) {
 						t.Errorf("%s: %s: needs Null dynamodb:LeadingKeys false (ForAllValues is true for a request without keys)", name, st.Where)
 					}
 				default:
-					t.Errorf("%s: %s: DynamoDB on %v; only the vault table and its by_merchant index", name, st.Where, r)
+					t.Errorf("%s: %s: DynamoDB on %v; only the vault table and its indexes", name, st.Where, r)
 				}
 			}
 		}

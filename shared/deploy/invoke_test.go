@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/client"
 	"github.com/cardvault/vault/shared/deploy"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/internal/dynalite"
@@ -40,6 +41,8 @@ type sample struct {
 var samples = map[string]sample{
 	"vault-card.json":             {"vault-card", []int{201, 200}},
 	"get-masked.json":             {"get-masked", []int{200}},
+	"list-cards-customer.json":    {"get-masked", []int{200}},
+	"list-cards-fingerprint.json": {"get-masked", []int{200}},
 	"reveal-card.json":            {"reveal-card", []int{200}},
 	"delete-card.json":            {"delete-card", []int{204}},
 	"put-secret.json":             {"put-secret", []int{201, 200}},
@@ -54,6 +57,10 @@ var samples = map[string]sample{
 	"rotate-dek.json":             {"rotate-dek", nil},
 	"rotate-dek-purge.json":       {"rotate-dek", nil},
 	"rotate-dek-continue.json":    {"rotate-dek", nil},
+	"rotate-dek-due.json":         {"rotate-dek", nil},
+	"rotate-dek-force.json":       {"rotate-dek", nil},
+	"rotate-dek-rewrap.json":      {"rotate-dek", nil},
+	"forward.json":                {"forward", []int{200}},
 	"jwks-import-key.json":        {"jwks", []int{200}},
 	"jobs-import.json":            {"jobs", []int{201}},
 	"migrate-continue.json":       {"migrate", nil},
@@ -166,7 +173,7 @@ func randomHex(t *testing.T) string {
 // template: the policy is tested against what the code does, not against
 // a list kept by hand.
 func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
-	rec := &recorder{}
+	rec := enforcingRecorder(t)
 	ctx := context.Background()
 	for _, name := range sortedKeys(samples) {
 		s := samples[name]
@@ -174,6 +181,9 @@ func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
 			// A vault of its own: samples change state (one shreds the
 			// demo merchant) and must not depend on each other's order.
 			env := localVault(t, rec)
+			if s.function == "forward" {
+				useEchoDestination(t, env)
+			}
 			iv, err := invoke.New(env.Components, filepath.Join(env.Settings.Dir, localmode.DemoClientFile))
 			if err != nil {
 				t.Fatal(err)
@@ -194,6 +204,10 @@ func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
 			if !slices.Contains(s.status, res.HTTP.StatusCode) {
 				t.Errorf("events/%s: %s answered %d, want one of %v: %s", name, s.function, res.HTTP.StatusCode, s.status, res.HTTP.Body)
 			}
+			if strings.HasPrefix(name, "list-cards-") && !strings.Contains(res.HTTP.Body, `"last4":"4242"`) {
+				t.Errorf("events/%s: the listing lacks the setup card: %s", name, res.HTTP.Body)
+			}
+			checkIAMCallerAudited(t, env, name)
 		})
 	}
 
@@ -211,10 +225,56 @@ func TestSampleEventsRunAndStayWithinTheirRoles(t *testing.T) {
 	}
 	// Every function that stores or reads anything was observed (else the
 	// recorders are not in the path and the check above proves nothing).
-	for _, fn := range []string{"vault-card", "get-masked", "reveal-card", "delete-card", "put-secret", "reveal-secret", "secret-metadata", "merchant-keys", "rotate-dek", "jobs", "migrate"} {
+	for _, fn := range []string{"vault-card", "get-masked", "reveal-card", "delete-card", "put-secret", "reveal-secret", "secret-metadata", "merchant-keys", "rotate-dek", "forward", "jobs", "migrate"} {
 		if !called[fn] {
 			t.Errorf("no call of %s was recorded", fn)
 		}
+	}
+}
+
+// checkIAMCallerAudited: the audit event of a sample's request names the
+// IAM principal of its authorizer context beside the JWS issuer.
+func checkIAMCallerAudited(t *testing.T, env *localmode.Env, name string) {
+	t.Helper()
+	var ev struct {
+		RequestContext struct {
+			Authorizer *struct {
+				IAM struct {
+					UserARN   string `json:"userArn"`
+					AccountID string `json:"accountId"`
+					CallerID  string `json:"callerId"`
+				} `json:"iam"`
+			} `json:"authorizer"`
+		} `json:"requestContext"`
+	}
+	if err := json.Unmarshal(readEvent(t, name), &ev); err != nil || ev.RequestContext.Authorizer == nil {
+		return // an unauthenticated route: no IAM authorizer
+	}
+	data, err := os.ReadFile(filepath.Join(env.Settings.Dir, localmode.AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var last struct {
+		ClientID     string `json:"client_id"`
+		IAMUserARN   string `json:"iam_user_arn"`
+		IAMAccountID string `json:"iam_account_id"`
+		IAMCallerID  string `json:"iam_caller_id"`
+	}
+	// The request's own event is the last one naming a client: background
+	// work the request handed on (a shred's purge) is recorded after it.
+	for i := len(lines) - 1; i >= 0; i-- {
+		if err := json.Unmarshal([]byte(lines[i]), &last); err != nil {
+			t.Fatal(err)
+		}
+		if last.ClientID != "" {
+			break
+		}
+	}
+	iam := ev.RequestContext.Authorizer.IAM
+	if last.IAMUserARN != iam.UserARN || last.IAMAccountID != iam.AccountID || last.IAMCallerID != iam.CallerID || last.ClientID == "" {
+		t.Errorf("events/%s: audit event names client %q and IAM caller %q/%q/%q, want the JWS issuer and %q/%q/%q",
+			name, last.ClientID, last.IAMUserARN, last.IAMAccountID, last.IAMCallerID, iam.UserARN, iam.AccountID, iam.CallerID)
 	}
 }
 
@@ -249,36 +309,44 @@ func TestTableSchemaEqualsEnsureTable(t *testing.T) {
 	if got := keySchema(table.Prop("KeySchema")); !maps.Equal(got, wantKeys) {
 		t.Errorf("KeySchema = %v, EnsureTable makes %v", got, wantKeys)
 	}
-	if len(made.GlobalSecondaryIndexes) != 1 {
-		t.Fatalf("EnsureTable makes %d indexes; this test compares one", len(made.GlobalSecondaryIndexes))
+	indexes := map[string]map[string]any{}
+	for _, raw := range deploy.List(table.Prop("GlobalSecondaryIndexes")) {
+		idx, _ := raw.(map[string]any)
+		name, _ := idx["IndexName"].(string)
+		indexes[name] = idx
 	}
-	gsi := made.GlobalSecondaryIndexes[0]
-	indexes := deploy.List(table.Prop("GlobalSecondaryIndexes"))
-	if len(indexes) != 1 {
-		t.Fatalf("template declares %d indexes, EnsureTable makes 1", len(indexes))
+	if len(indexes) != len(made.GlobalSecondaryIndexes) {
+		t.Errorf("template declares %d indexes, EnsureTable makes %d", len(indexes), len(made.GlobalSecondaryIndexes))
 	}
-	idx, _ := indexes[0].(map[string]any)
-	if idx["IndexName"] != aws.ToString(gsi.IndexName) {
-		t.Errorf("index %v, EnsureTable makes %s", idx["IndexName"], aws.ToString(gsi.IndexName))
-	}
-	wantGSIKeys := map[string]string{}
-	for _, k := range gsi.KeySchema {
-		wantGSIKeys[aws.ToString(k.AttributeName)] = string(k.KeyType)
-	}
-	if got := keySchema(idx["KeySchema"]); !maps.Equal(got, wantGSIKeys) {
-		t.Errorf("index keys %v, EnsureTable makes %v", got, wantGSIKeys)
-	}
-	proj, _ := idx["Projection"].(map[string]any)
-	if proj["ProjectionType"] != string(gsi.Projection.ProjectionType) {
-		t.Errorf("index projection %v, EnsureTable makes %s", proj["ProjectionType"], gsi.Projection.ProjectionType)
-	}
-	var attrs []string
-	for _, a := range deploy.List(proj["NonKeyAttributes"]) {
-		s, _ := a.(string)
-		attrs = append(attrs, s)
-	}
-	if !slices.Equal(attrs, gsi.Projection.NonKeyAttributes) {
-		t.Errorf("index projects %v, EnsureTable makes %v", attrs, gsi.Projection.NonKeyAttributes)
+	for _, gsi := range made.GlobalSecondaryIndexes {
+		name := aws.ToString(gsi.IndexName)
+		idx, ok := indexes[name]
+		if !ok {
+			t.Errorf("template lacks index %s, which EnsureTable makes", name)
+			continue
+		}
+		wantGSIKeys := map[string]string{}
+		for _, k := range gsi.KeySchema {
+			wantGSIKeys[aws.ToString(k.AttributeName)] = string(k.KeyType)
+		}
+		if got := keySchema(idx["KeySchema"]); !maps.Equal(got, wantGSIKeys) {
+			t.Errorf("index %s keys %v, EnsureTable makes %v", name, got, wantGSIKeys)
+		}
+		proj, _ := idx["Projection"].(map[string]any)
+		if proj["ProjectionType"] != string(gsi.Projection.ProjectionType) {
+			t.Errorf("index %s projection %v, EnsureTable makes %s", name, proj["ProjectionType"], gsi.Projection.ProjectionType)
+		}
+		var attrs []string
+		for _, a := range deploy.List(proj["NonKeyAttributes"]) {
+			s, _ := a.(string)
+			attrs = append(attrs, s)
+		}
+		if !slices.Equal(attrs, gsi.Projection.NonKeyAttributes) {
+			t.Errorf("index %s projects %v, EnsureTable makes %v", name, attrs, gsi.Projection.NonKeyAttributes)
+		}
+		if name != "by_merchant" && slices.Contains(attrs, "sealed") {
+			t.Errorf("listing index %s projects the ciphertext; its reader holds no key and must see masked views only", name)
+		}
 	}
 }
 
@@ -343,5 +411,35 @@ func TestVaultInvokeCommand(t *testing.T) {
 	}
 	if code, _, _ := run("--function", "jwks", "--event", filepath.Join(dir, "missing.json")); code != invoke.ExitUsage {
 		t.Errorf("missing event file: exit %d, want %d", code, invoke.ExitUsage)
+	}
+}
+
+// TestDemoClientGetsEveryOperation: the registry local mode writes on
+// first start lets its demo client call every operation of the contract,
+// v1.1's included.
+func TestDemoClientGetsEveryOperation(t *testing.T) {
+	env := localVault(t, &recorder{})
+	data, err := os.ReadFile(env.Settings.ClientsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg struct {
+		Clients []struct {
+			ID         string   `json:"id"`
+			Operations []string `json:"operations"`
+		} `json:"clients"`
+	}
+	if err := json.Unmarshal(data, &reg); err != nil || len(reg.Clients) != 1 {
+		t.Fatalf("demo registry: %v (%d clients)", err, len(reg.Clients))
+	}
+	got := slices.Sorted(slices.Values(reg.Clients[0].Operations))
+	want := slices.Sorted(slices.Values(client.Operations()))
+	if !slices.Equal(got, want) {
+		t.Errorf("demo client operations %v, want every operation %v", got, want)
+	}
+	for _, op := range []string{"list_cards", "forward", "import_cards", "export_cards", "get_job"} {
+		if !slices.Contains(got, op) {
+			t.Errorf("demo client lacks %s", op)
+		}
 	}
 }

@@ -2,17 +2,20 @@ package deploy_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cardvault/vault/shared/deploy"
+	"github.com/cardvault/vault/shared/deploy/iampolicy"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/invoke"
 	"github.com/cardvault/vault/shared/store"
@@ -54,17 +57,40 @@ func (c awsCall) String() string {
 	return s
 }
 
-// recorder collects calls, attributed by invoke.FunctionFrom.
+// recorder collects calls, attributed by invoke.FunctionFrom. A recorder
+// made by enforcingRecorder also refuses, as IAM would, every call the
+// calling function's role does not allow, so that the code meets in the
+// test what it would meet in AWS (a denied read is an error its caller
+// must surface, not a silent "nothing to do").
 type recorder struct {
 	mu    sync.Mutex
 	calls []awsCall
+	// roles are each function's statements; nil allows everything.
+	roles map[string][]deploy.Statement
 }
 
-func (r *recorder) add(ctx context.Context, c awsCall) {
+// enforcingRecorder is a recorder holding every function to its role in
+// the template.
+func enforcingRecorder(t *testing.T) *recorder {
+	t.Helper()
+	roles := map[string][]deploy.Statement{}
+	for name := range functions(t) {
+		_, roles[name] = roleOf(t, name)
+	}
+	return &recorder{roles: roles}
+}
+
+// add records the call and returns IAM's refusal when the function's
+// role does not allow it.
+func (r *recorder) add(ctx context.Context, c awsCall) error {
 	c.function = invoke.FunctionFrom(ctx)
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.calls = append(r.calls, c)
+	r.mu.Unlock()
+	if r.roles == nil || c.function == "" || allows(r.roles[c.function], c) {
+		return nil
+	}
+	return fmt.Errorf("AccessDeniedException: the role of %s does not allow %s", c.function, c)
 }
 
 func (r *recorder) all() []awsCall {
@@ -89,22 +115,30 @@ func pkOf(item map[string]types.AttributeValue) []string {
 }
 
 func (d recordingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:GetItem", leading: pkOf(in.Key)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:GetItem", leading: pkOf(in.Key)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.GetItem(ctx, in, opts...)
 }
 
 func (d recordingDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:PutItem", leading: pkOf(in.Item)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:PutItem", leading: pkOf(in.Item)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.PutItem(ctx, in, opts...)
 }
 
 func (d recordingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:UpdateItem", leading: pkOf(in.Key)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:UpdateItem", leading: pkOf(in.Key)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.UpdateItem(ctx, in, opts...)
 }
 
 func (d recordingDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:DeleteItem", leading: pkOf(in.Key)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:DeleteItem", leading: pkOf(in.Key)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.DeleteItem(ctx, in, opts...)
 }
 
@@ -119,12 +153,16 @@ func (d recordingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ..
 			c.leading = []string{s.Value}
 		}
 	}
-	d.rec.add(ctx, c)
+	if err := d.rec.add(ctx, c); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.Query(ctx, in, opts...)
 }
 
 func (d recordingDB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	d.rec.add(ctx, awsCall{action: "dynamodb:Scan", index: aws.ToString(in.IndexName)})
+	if err := d.rec.add(ctx, awsCall{action: "dynamodb:Scan", index: aws.ToString(in.IndexName)}); err != nil {
+		return nil, err
+	}
 	return d.DynamoAPI.Scan(ctx, in, opts...)
 }
 
@@ -137,141 +175,88 @@ type recordingKeyring struct {
 
 var _ envelope.Keyring = recordingKeyring{}
 
+// retiredMasterKeyID names a master key the configuration has moved away
+// from: a wrapped key stored under it is due for re-wrapping. The local
+// keyring has a single master key, so a test retires a key by renaming
+// its stored master key id, and the recording keyring reads such a key
+// as the current key's, the way KMS decrypts under the key a ciphertext
+// names.
+const retiredMasterKeyID = "arn:aws:kms:eu-west-1:123456789012:key/retired"
+
+func (k recordingKeyring) current(w envelope.WrappedKey) envelope.WrappedKey {
+	if w.MasterKeyID == retiredMasterKeyID {
+		w.MasterKeyID = k.Keyring.MasterKeyID()
+	}
+	return w
+}
+
 func (k recordingKeyring) Wrap(ctx context.Context, key []byte, ec envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
-	k.rec.add(ctx, awsCall{action: "kms:Encrypt", context: ec})
+	if err := k.rec.add(ctx, awsCall{action: "kms:Encrypt", context: ec}); err != nil {
+		return envelope.WrappedKey{}, envelope.Call{}, err
+	}
 	return k.Keyring.Wrap(ctx, key, ec)
 }
 
 func (k recordingKeyring) Unwrap(ctx context.Context, w envelope.WrappedKey, ec envelope.EncryptionContext) ([]byte, envelope.Call, error) {
-	k.rec.add(ctx, awsCall{action: "kms:Decrypt", context: ec})
-	return k.Keyring.Unwrap(ctx, w, ec)
+	if err := k.rec.add(ctx, awsCall{action: "kms:Decrypt", context: ec}); err != nil {
+		return nil, envelope.Call{}, err
+	}
+	return k.Keyring.Unwrap(ctx, k.current(w), ec)
 }
 
 func (k recordingKeyring) ReWrap(ctx context.Context, w envelope.WrappedKey, ec envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
 	// kms:ReEncrypt needs both halves on the key.
-	k.rec.add(ctx, awsCall{action: "kms:ReEncryptFrom", context: ec})
-	k.rec.add(ctx, awsCall{action: "kms:ReEncryptTo", context: ec})
-	return k.Keyring.ReWrap(ctx, w, ec)
+	for _, action := range []string{"kms:ReEncryptFrom", "kms:ReEncryptTo"} {
+		if err := k.rec.add(ctx, awsCall{action: action, context: ec}); err != nil {
+			return envelope.WrappedKey{}, envelope.Call{}, err
+		}
+	}
+	return k.Keyring.ReWrap(ctx, k.current(w), ec)
 }
 
-// allows reports whether one of the statements allows the call, evaluating
-// the subset of IAM the template uses: exact actions, the table or index
-// resource, and the StringLike/StringEquals/ForAllValues/Null conditions
-// on the keys the vault conditions on. An unknown condition denies.
+// recorderStack is where the in-process calls are taken to happen: the
+// template's resources get synthetic names and ARNs there.
+var recorderStack = deploy.Stack{Name: "vault", Region: "eu-west-1", Account: "111122223333"}
+
+// allows reports whether the statements (a role of the template) allow
+// the call, evaluated by iampolicy as AWS would on the resolved policy.
 func allows(stmts []deploy.Statement, c awsCall) bool {
-	for _, st := range stmts {
-		if st.Effect == "Allow" && st.HasAction(c.action) && resourceMatches(st, c) && conditionsHold(st, c) {
-			return true
-		}
+	tpl, err := loadTemplate()
+	if err != nil {
+		panic(err)
 	}
-	return false
+	standIns := deploy.SyntheticStandIns(tpl, recorderStack)
+	policy, err := iampolicy.FromStatements(stmts, standIns)
+	if err != nil {
+		panic(err)
+	}
+	return policy.Evaluate(c.request(standIns)).Allowed
 }
 
-func resourceMatches(st deploy.Statement, c awsCall) bool {
-	for _, r := range st.Resources {
-		switch {
-		case strings.HasPrefix(c.action, "kms:"):
-			if deploy.Refers(r, "MerchantKeysKey") {
-				return true
-			}
-		case c.index != "":
-			if s, ok := deploy.SubString(r); ok && s == "${VaultTable.Arn}/index/"+c.index {
-				return true
-			}
-		default:
-			if _, attr, ok := deploy.GetAttTarget(r); ok && attr == "Arn" && deploy.Refers(r, "VaultTable") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func conditionsHold(st deploy.Statement, c awsCall) bool {
-	for op, keys := range st.Condition {
-		for key, raw := range keys {
-			want := deploy.Strings(raw)
-			if !conditionHolds(op, key, want, c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func conditionHolds(op, key string, want []string, c awsCall) bool {
-	values, present := requestValues(key, c)
-	switch op {
-	case "Null":
-		return slices.Equal(want, []string{"false"}) == present
-	case "StringEquals":
-		return present && len(values) == 1 && slices.Contains(want, values[0])
-	case "ForAllValues:StringEquals":
-		for _, v := range values {
-			if !slices.Contains(want, v) {
-				return false
-			}
-		}
-		return true
-	case "ForAllValues:StringLike":
-		for _, v := range values {
-			if !slices.ContainsFunc(want, func(p string) bool { return stringLike(p, v) }) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
-// stringLike is IAM's StringLike: '*' matches any run of characters
-// (including none), '?' any one character.
-func stringLike(pattern, s string) bool {
-	for pattern != "" {
-		switch pattern[0] {
-		case '*':
-			for i := len(s); i >= 0; i-- {
-				if stringLike(pattern[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
-		default:
-			if s == "" || s[0] != pattern[0] {
-				return false
-			}
-		}
-		pattern, s = pattern[1:], s[1:]
-	}
-	return s == ""
-}
-
-// requestValues are the values of a condition key for the call.
-func requestValues(key string, c awsCall) ([]string, bool) {
+// request is the call as IAM sees it.
+func (c awsCall) request(s deploy.StandIns) iampolicy.Request {
+	r := iampolicy.Request{Action: c.action, Context: map[string][]string{}}
 	switch {
-	case key == "dynamodb:LeadingKeys":
-		return c.leading, len(c.leading) > 0
-	case key == "dynamodb:Select":
-		return []string{c.selects}, c.selects != ""
-	case key == "kms:EncryptionContextKeys":
-		if len(c.context) == 0 {
-			return nil, false
-		}
+	case strings.HasPrefix(c.action, "kms:"):
+		r.Resource = s.Attrs["MerchantKeysKey.Arn"][0]
 		keys := make([]string, 0, len(c.context))
-		for k := range c.context {
+		for k, v := range c.context {
+			r.Context["kms:EncryptionContext:"+k] = []string{v}
 			keys = append(keys, k)
 		}
-		return keys, true
-	case strings.HasPrefix(key, "kms:EncryptionContext:"):
-		v, ok := c.context[strings.TrimPrefix(key, "kms:EncryptionContext:")]
-		if !ok {
-			return nil, false
+		if len(keys) > 0 {
+			r.Context["kms:EncryptionContextKeys"] = keys
 		}
-		return []string{v}, true
+	case c.index != "":
+		r.Resource = s.Attrs["VaultTable.Arn"][0] + "/index/" + c.index
+	default:
+		r.Resource = s.Attrs["VaultTable.Arn"][0]
 	}
-	return nil, false
+	if len(c.leading) > 0 {
+		r.Context["dynamodb:LeadingKeys"] = c.leading
+	}
+	if c.selects != "" {
+		r.Context["dynamodb:Select"] = []string{c.selects}
+	}
+	return r
 }

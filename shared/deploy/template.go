@@ -43,8 +43,11 @@ type Resource struct {
 	Type           string
 	Condition      string
 	DeletionPolicy string
-	Properties     map[string]any
-	Metadata       map[string]any
+	// UpdateReplacePolicy is what happens to the old resource when an
+	// update replaces it.
+	UpdateReplacePolicy string
+	Properties          map[string]any
+	Metadata            map[string]any
 }
 
 // Load reads and parses a template file.
@@ -96,12 +99,14 @@ func Parse(doc []byte) (*Template, error) {
 		}
 		cond, _ := m["Condition"].(string)
 		policy, _ := m["DeletionPolicy"].(string)
+		replacePolicy, _ := m["UpdateReplacePolicy"].(string)
 		t.Resources[id] = Resource{
-			Type:           typ,
-			Condition:      cond,
-			DeletionPolicy: policy,
-			Properties:     asMap(m["Properties"]),
-			Metadata:       asMap(m["Metadata"]),
+			Type:                typ,
+			Condition:           cond,
+			DeletionPolicy:      policy,
+			UpdateReplacePolicy: replacePolicy,
+			Properties:          asMap(m["Properties"]),
+			Metadata:            asMap(m["Metadata"]),
 		}
 	}
 	return t, nil

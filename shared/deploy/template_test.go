@@ -167,7 +167,8 @@ func TestHTTPAPIRequiresIAMAndThrottlesAndLogsNoContent(t *testing.T) {
 		t.Error("access logs must go to ApiAccessLogGroup")
 	}
 	format, _ := api.Prop("AccessLogSettings", "Format").(string)
-	for _, want := range []string{"$context.requestId", "$context.identity.sourceIp", "$context.routeKey", "$context.status", "$context.responseLatency"} {
+	for _, want := range []string{"$context.requestId", "$context.identity.sourceIp", "$context.routeKey", "$context.status", "$context.responseLatency",
+		"$context.identity.userArn", "$context.identity.caller", "$context.identity.accountId"} {
 		if !strings.Contains(format, want) {
 			t.Errorf("access log format lacks %s", want)
 		}
@@ -222,7 +223,7 @@ func TestTableMatchesTheStore(t *testing.T) {
 }
 
 func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
-	readers := map[string][]string{"VaultJwksSecret": nil, "ClientRegistrySecret": nil, "ImportKeySecret": nil, "ImportPublicKeySecret": nil}
+	readers := map[string][]string{"VaultJwksSecret": nil, "ClientRegistrySecret": nil, "DestinationsSecret": nil, "ImportKeySecret": nil, "ImportPublicKeySecret": nil}
 	fns := functions(t)
 	for _, name := range sortedKeys(fns) {
 		spec := fns[name]
@@ -251,6 +252,9 @@ func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
 		}
 		if spec.needsVaultJWKS {
 			want = append(want, "VaultJwksSecret")
+		}
+		if spec.needsDestinations {
+			want = append(want, "DestinationsSecret")
 		}
 		if spec.needsImportKey {
 			want = append(want, "ImportKeySecret")
@@ -281,9 +285,12 @@ func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
 		if arn, ok := e["VAULT_CLIENTS_SECRET_ARN"]; ok != spec.needsClients || (ok && !deploy.Refers(arn, "ClientRegistrySecret")) {
 			t.Errorf("%s: VAULT_CLIENTS_SECRET_ARN = %v, NeedsClients = %v (want !Ref ClientRegistrySecret exactly when it does)", name, arn, spec.needsClients)
 		}
+		if arn, ok := e["VAULT_DESTINATIONS_SECRET_ARN"]; ok != spec.needsDestinations || (ok && !deploy.Refers(arn, "DestinationsSecret")) {
+			t.Errorf("%s: VAULT_DESTINATIONS_SECRET_ARN = %v, NeedsDestinations = %v (want !Ref DestinationsSecret exactly when it does)", name, arn, spec.needsDestinations)
+		}
 	}
 	// Each secret's resource policy denies every other principal.
-	policies := map[string]string{"VaultJwksSecret": "VaultJwksSecretPolicy", "ClientRegistrySecret": "ClientRegistrySecretPolicy",
+	policies := map[string]string{"VaultJwksSecret": "VaultJwksSecretPolicy", "ClientRegistrySecret": "ClientRegistrySecretPolicy", "DestinationsSecret": "DestinationsSecretPolicy",
 		"ImportKeySecret": "ImportKeySecretPolicy", "ImportPublicKeySecret": "ImportPublicKeySecretPolicy"}
 	for secretID, policyID := range policies {
 		pol, ok := template(t).Resources[policyID]

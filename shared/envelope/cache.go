@@ -10,6 +10,13 @@ import (
 // Evicted keys are wiped. It is the reason the vault makes about one
 // keyring call per merchant, key version and container per TTL, instead
 // of one per record.
+//
+// The age bound holds whether or not the key is looked up again: each
+// entry has a timer that evicts and wipes it when its TTL ends, so an
+// unwrapped key outlives its TTL only by the runtime's timer latency
+// (milliseconds; ExpiryBound is the documented bound). A pending timer is
+// not a goroutine, so the cache starts none; Close stops the timers and
+// wipes every entry at once.
 type keyCache struct {
 	mu      sync.Mutex
 	ttl     time.Duration
@@ -18,6 +25,13 @@ type keyCache struct {
 	order   *list.List // front: most recently used
 	entries map[cacheKey]*list.Element
 }
+
+// ExpiryBound is how long after its TTL an unwrapped key may still be in
+// the cache, unwiped, with no lookup to notice it: the latency of the
+// timer that evicts it, far below this on any machine that is running at
+// all. (A Lambda container frozen between invocations runs nothing; its
+// timers fire the moment it thaws.)
+const ExpiryBound = time.Second
 
 type cacheKey struct {
 	merchantID string
@@ -28,6 +42,7 @@ type cacheEntry struct {
 	key     cacheKey
 	keys    *MerchantKeys
 	expires time.Time
+	timer   *time.Timer
 }
 
 func newKeyCache(ttl time.Duration, max int, now func() time.Time) *keyCache {
@@ -56,9 +71,23 @@ func (c *keyCache) put(k cacheKey, keys *MerchantKeys) {
 	if el, ok := c.entries[k]; ok {
 		c.removeLocked(el)
 	}
-	c.entries[k] = c.order.PushFront(&cacheEntry{key: k, keys: keys, expires: c.now().Add(c.ttl)})
+	e := &cacheEntry{key: k, keys: keys, expires: c.now().Add(c.ttl)}
+	el := c.order.PushFront(e)
+	c.entries[k] = el
+	e.timer = time.AfterFunc(c.ttl, func() { c.expire(el) })
 	for c.order.Len() > c.max {
 		c.removeLocked(c.order.Back())
+	}
+}
+
+// expire is an entry's timer: it evicts the entry unless it is already
+// gone (evicted, replaced or forgotten while the timer was firing).
+func (c *keyCache) expire(el *list.Element) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := el.Value.(*cacheEntry)
+	if c.entries[e.key] == el {
+		c.removeLocked(el)
 	}
 }
 
@@ -82,17 +111,28 @@ func (c *keyCache) forget(merchantID string) {
 	}
 }
 
+// clear drops and wipes every entry and stops their timers.
+func (c *keyCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.order.Len() > 0 {
+		c.removeLocked(c.order.Back())
+	}
+}
+
 func (c *keyCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len()
 }
 
-// removeLocked evicts one entry and wipes its raw key bytes. Callers that
-// still hold the MerchantKeys keep working: they use only the AEAD and
-// HMAC states built from the bytes, never the bytes themselves.
+// removeLocked evicts one entry, stops its timer and wipes its raw key
+// bytes. Callers that still hold the MerchantKeys keep working: they use
+// only the AEAD and HMAC states built from the bytes, never the bytes
+// themselves.
 func (c *keyCache) removeLocked(el *list.Element) {
 	e := el.Value.(*cacheEntry)
+	e.timer.Stop()
 	c.order.Remove(el)
 	delete(c.entries, e.key)
 	e.keys.wipe()

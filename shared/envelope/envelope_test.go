@@ -138,14 +138,16 @@ func TestCiphertextIsBoundToItsRecord(t *testing.T) {
 		ref    RecordRef
 		sealed []byte
 	}{
-		{"another record id", keys, RecordRef{RecordCard, "m_1", "tok_b"}, sealed},
-		{"another record type", keys, RecordRef{RecordSecret, "m_1", "tok_a"}, sealed},
-		{"another merchant's keys", other, RecordRef{RecordCard, "m_2", "tok_a"}, sealed},
+		{"another record id", keys, RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "tok_b"}, sealed},
+		{"another record type", keys, RecordRef{Type: RecordSecret, MerchantID: "m_1", ID: "tok_a"}, sealed},
+		{"another merchant's keys", other, RecordRef{Type: RecordCard, MerchantID: "m_2", ID: "tok_a"}, sealed},
+		{"altered clear fields", keys, RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "tok_a", Clear: "x"}, sealed},
 		{"another merchant's record", keys, ref, otherSealed},
 		{"relabelled key version", keys, ref, relabelled},
 		{"flipped tag bit", keys, ref, flipped},
 		{"truncated", keys, ref, sealed[:Overhead-1]},
-		{"unknown format", keys, ref, append([]byte{0x02}, sealed[1:]...)},
+		{"unknown format", keys, ref, append([]byte{0x03}, sealed[1:]...)},
+		{"passed off as format 1", keys, ref, append([]byte{0x01}, sealed[1:]...)},
 	}
 	for _, c := range cases {
 		if _, err := c.keys.Open(c.ref, c.sealed); !errors.Is(err, ErrOpen) {
@@ -155,10 +157,143 @@ func TestCiphertextIsBoundToItsRecord(t *testing.T) {
 }
 
 func TestAADFieldsCannotCollide(t *testing.T) {
-	a := recordAAD([]byte{1, 0, 0, 0, 1}, RecordRef{"card", "m_1", "ab"})
-	b := recordAAD([]byte{1, 0, 0, 0, 1}, RecordRef{"card", "m_1a", "b"})
+	a := recordAAD([]byte{2, 0, 0, 0, 1}, RecordRef{Type: "card", MerchantID: "m_1", ID: "ab"})
+	b := recordAAD([]byte{2, 0, 0, 0, 1}, RecordRef{Type: "card", MerchantID: "m_1a", ID: "b"})
 	if bytes.Equal(a, b) {
 		t.Fatal("AADs of different records are equal")
+	}
+	keys, err := newMerchantKeys("m_1", 1, fuzzBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(keys.clearTag(RecordRef{Type: "card", MerchantID: "m_1", ID: "ab"}),
+		keys.clearTag(RecordRef{Type: "card", MerchantID: "m_1", ID: "a", Clear: "b"})) {
+		t.Fatal("clear-field tags of different records are equal")
+	}
+	var x, y ClearFields
+	x.Add("first4", "4242")
+	x.Add("last4", "")
+	y.Add("first4", "")
+	y.Add("last4", "4242")
+	if x.String() == y.String() {
+		t.Fatal("a value moved to another clear field keeps the encoding")
+	}
+}
+
+// TestCardSealedWithClearFieldsRefusesAlteredOnes is the binding of
+// format 2: a record opens only beside the very clear fields it was
+// sealed with.
+func TestCardSealedWithClearFieldsRefusesAlteredOnes(t *testing.T) {
+	m := NewManager(newTestKeyring(t), newMemKeyStore(), Options{})
+	keys, _, err := m.Primary(context.Background(), "m_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear := func(last4 string) string {
+		var c ClearFields
+		c.Add("first4", "4242")
+		c.Add("last4", last4)
+		return c.String()
+	}
+	ref := RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "tok_a", Clear: clear("4242")}
+	sealed, err := keys.Seal(ref, []byte("card"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := FormatOf(sealed); err != nil || f != FormatBound {
+		t.Fatalf("FormatOf = %d, %v; want %d", f, err, FormatBound)
+	}
+	if _, err := keys.Open(ref, sealed); err != nil {
+		t.Fatalf("Open with the sealed clear fields: %v", err)
+	}
+	altered := ref
+	altered.Clear = clear("1881")
+	if _, err := keys.Open(altered, sealed); !errors.Is(err, ErrOpen) {
+		t.Fatalf("Open with altered clear fields: %v, want ErrOpen", err)
+	}
+}
+
+// TestResealKeepsTheClearFieldBinding: re-encryption under a newer key
+// version needs no clear field for a format 2 record, and the record
+// still opens beside its clear fields only; a format 1 record comes out
+// as format 2, bound to the clear fields given.
+func TestResealKeepsTheClearFieldBinding(t *testing.T) {
+	v1, err := newMerchantKeys("m_1", fuzzKeyVersion, fuzzBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := newBundle(fuzzBundle()[dekSize:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := newMerchantKeys("m_1", fuzzKeyVersion+1, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "tok_a", Clear: "7:last4|4:4242"}
+	altered := ref
+	altered.Clear = "7:last4|4:1881"
+	sealed, err := v1.Seal(ref, []byte("card"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := ref
+	named.Clear = "" // what a rotation listing knows
+	moved, err := v2.Reseal(v1, named, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := KeyVersionOf(moved); v != fuzzKeyVersion+1 {
+		t.Fatalf("resealed record has key version %d", v)
+	}
+	if got, err := v2.Open(ref, moved); err != nil || string(got) != "card" {
+		t.Fatalf("Open(resealed) = %q, %v", got, err)
+	}
+	if _, err := v2.Open(altered, moved); !errors.Is(err, ErrOpen) {
+		t.Fatalf("Open(resealed, altered clear fields) = %v, want ErrOpen", err)
+	}
+	if _, err := v2.Reseal(v1, RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "tok_b"}, sealed); !errors.Is(err, ErrOpen) {
+		t.Fatalf("Reseal under another record's name = %v, want ErrOpen", err)
+	}
+
+	legacy := referenceGCM(t).sealFormat1(t, RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "tok_a"}, []byte("card"))
+	migrated, err := v2.Reseal(v1, ref, legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := FormatOf(migrated); f != FormatBound {
+		t.Fatalf("a resealed format 1 record is in format %d", f)
+	}
+	if got, err := v2.Open(ref, migrated); err != nil || string(got) != "card" {
+		t.Fatalf("Open(migrated) = %q, %v", got, err)
+	}
+	if _, err := v2.Open(altered, migrated); !errors.Is(err, ErrOpen) {
+		t.Fatalf("Open(migrated, altered clear fields) = %v, want ErrOpen", err)
+	}
+}
+
+// TestFormat1RecordsStillOpen: a record written before format 2 (sealed
+// here by the format written down in format.go, not by the package) opens
+// whatever clear fields are given, since it never bound them.
+func TestFormat1RecordsStillOpen(t *testing.T) {
+	keys, err := newMerchantKeys("m_1", fuzzKeyVersion, fuzzBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "tok_a"}
+	sealed := referenceGCM(t).sealFormat1(t, ref, []byte("card"))
+	if f, err := FormatOf(sealed); err != nil || f != FormatUnbound {
+		t.Fatalf("FormatOf = %d, %v; want %d", f, err, FormatUnbound)
+	}
+	ref.Clear = "anything"
+	got, err := keys.Open(ref, sealed)
+	if err != nil || string(got) != "card" {
+		t.Fatalf("Open(format 1) = %q, %v", got, err)
+	}
+	flipped := bytes.Clone(sealed)
+	flipped[len(flipped)-1] ^= 1
+	if _, err := keys.Open(ref, flipped); !errors.Is(err, ErrOpen) {
+		t.Fatalf("Open(format 1, flipped) = %v, want ErrOpen", err)
 	}
 }
 
@@ -297,7 +432,7 @@ func TestCacheBoundsAndWipesOnEviction(t *testing.T) {
 		t.Fatal("evicted key bytes were not wiped")
 	}
 	// The evicted keys still work for a caller that holds them.
-	if _, err := k1.Seal(RecordRef{RecordCard, "m_1", "t"}, []byte("x")); err != nil {
+	if _, err := k1.Seal(RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "t"}, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	before := kr.unwraps.Load()
@@ -360,5 +495,70 @@ func TestLoadOrCreateLocalKeyringPersists(t *testing.T) {
 	w, _, _ := a.Wrap(context.Background(), []byte("k"), EncryptionContext{"a": "b"})
 	if _, _, err := b.Unwrap(context.Background(), w, EncryptionContext{"a": "b"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An unwrapped key used once is evicted and its bytes zeroed when its TTL
+// ends, within ExpiryBound, with no further lookup to notice it.
+func TestExpiredKeysAreWipedWithoutALookup(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	m := NewManager(newTestKeyring(t), newMemKeyStore(), Options{KeyTTL: ttl})
+	t.Cleanup(m.Close)
+	start := time.Now()
+	k, _, err := m.Primary(context.Background(), "m_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := k.raw
+	if m.CachedKeys() != 1 || bytes.Equal(raw, make([]byte, bundleSize)) {
+		t.Fatal("the key was not cached")
+	}
+	deadline := start.Add(ttl + ExpiryBound)
+	for m.CachedKeys() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// CachedKeys takes the cache's lock, so the wipe is visible here.
+	if m.CachedKeys() != 0 {
+		t.Fatalf("key still cached %v after its TTL of %v", time.Since(start)-ttl, ttl)
+	}
+	if !bytes.Equal(raw, make([]byte, bundleSize)) {
+		t.Fatal("expired key bytes were not wiped")
+	}
+	if elapsed := time.Since(start); elapsed < ttl {
+		t.Fatalf("key evicted after %v, before its TTL of %v", elapsed, ttl)
+	}
+	// The keys still work for a caller that held them across the expiry.
+	if _, err := k.Seal(RecordRef{Type: RecordCard, MerchantID: "m_1", ID: "t"}, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A replaced or evicted entry's timer does not evict its successor, and
+// Close wipes every key at once.
+func TestKeyTimersFollowTheirEntry(t *testing.T) {
+	ctx := context.Background()
+	const ttl = 400 * time.Millisecond
+	m := NewManager(newTestKeyring(t), newMemKeyStore(), Options{KeyTTL: ttl})
+	k1, _, err := m.Primary(ctx, "m_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Forget("m_1")
+	time.Sleep(ttl / 2)
+	k2, _, err := m.Primary(ctx, "m_1") // cached anew: its own timer
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(k1.raw, make([]byte, bundleSize)) {
+		t.Fatal("forgotten key bytes were not wiped")
+	}
+	time.Sleep(ttl/2 + 50*time.Millisecond) // past the first entry's TTL
+	if m.CachedKeys() != 1 {
+		t.Fatal("the first entry's timer evicted its successor")
+	}
+	raw := k2.raw
+	m.Close()
+	if m.CachedKeys() != 0 || !bytes.Equal(raw, make([]byte, bundleSize)) {
+		t.Fatal("Close left keys in memory")
 	}
 }

@@ -17,7 +17,8 @@ import (
 // Options tune the key cache.
 type Options struct {
 	// KeyTTL bounds how long an unwrapped key stays in memory (default 5
-	// minutes).
+	// minutes): it is evicted and wiped when its TTL ends, looked up again
+	// or not, within ExpiryBound.
 	KeyTTL time.Duration
 	// PrimaryTTL bounds how long a container keeps using a primary version
 	// after a rotation made a newer one (default 1 minute; never more than
@@ -112,14 +113,25 @@ type flight struct {
 // Primary returns the keys new records of the merchant are sealed with,
 // creating the merchant's first version if it has none.
 func (m *Manager) Primary(ctx context.Context, merchantID string) (*MerchantKeys, Usage, error) {
-	if v, ok := m.primary.get(merchantID); ok {
-		if k, ok := m.keys.get(cacheKey{merchantID, v}); ok {
-			return k, Usage{}, nil
-		}
+	if k, ok := m.CachedPrimary(merchantID); ok {
+		return k, Usage{}, nil
 	}
 	return m.coalesce(ctx, "p\x00"+merchantID, func(ctx context.Context) (flightResult, error) {
 		return m.loadPrimary(ctx, merchantID)
 	})
+}
+
+// CachedPrimary returns the merchant's primary keys if this process holds
+// them, and makes no call at all otherwise: nothing is read, created or
+// unwrapped, so a request may use it before it is admitted (a warm
+// vault_card fingerprints the card to look for a duplicate while it reads
+// the merchant's state).
+func (m *Manager) CachedPrimary(merchantID string) (*MerchantKeys, bool) {
+	v, ok := m.primary.get(merchantID)
+	if !ok {
+		return nil, false
+	}
+	return m.keys.get(cacheKey{merchantID, v})
 }
 
 // Version returns the keys of one version, to open a record sealed with
@@ -159,6 +171,13 @@ func (m *Manager) forgetVersion(merchantID string, version uint32) {
 // version after a rotation, and how long it may hold any unwrapped key.
 func (m *Manager) CacheTTLs() (primary, key time.Duration) {
 	return m.opts.PrimaryTTL, m.opts.KeyTTL
+}
+
+// Close wipes every cached key and stops the cache's timers, for a
+// process (or a test) that is done with the Manager. Keys loaded after
+// Close are cached, and expire, as before.
+func (m *Manager) Close() {
+	m.keys.clear()
 }
 
 // CachedKeys is the number of unwrapped key versions held.

@@ -92,23 +92,72 @@ func (k *MerchantKeys) MerchantID() string { return k.merchantID }
 func (k *MerchantKeys) Version() uint32 { return k.version }
 
 // Seal encrypts plaintext for the record ref, which must name this
-// merchant.
+// merchant, binding ref.Clear through the clear-field tag (format 2).
 func (k *MerchantKeys) Seal(ref RecordRef, plaintext []byte) ([]byte, error) {
 	if ref.MerchantID != k.merchantID {
 		return nil, errors.New("envelope: record belongs to another merchant")
 	}
-	return seal(k.aead, k.version, ref, plaintext)
+	return seal(k.aead, k.version, k.clearTag(ref), ref, plaintext)
 }
 
 // Open decrypts a record sealed for ref with this key version. Any
-// mismatch (another record, merchant, version or a modified byte) is
-// ErrOpen.
+// mismatch (another record, merchant, version, clear fields other than
+// those it was sealed beside, or a modified byte) is ErrOpen. A format 1
+// record binds no clear fields and opens whatever ref.Clear holds.
 func (k *MerchantKeys) Open(ref RecordRef, sealed []byte) ([]byte, error) {
 	if ref.MerchantID != k.merchantID {
 		return nil, ErrOpen
 	}
-	return open(k.aead, k.version, ref, sealed)
+	p, err := parse(k.version, sealed)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.clearTag) != 0 && !hmac.Equal(p.clearTag, k.clearTag(ref)) {
+		return nil, ErrOpen
+	}
+	return open(k.aead, ref, p)
 }
+
+// Reseal moves a record of ref sealed with the keys from (an older
+// version of this merchant's) to these keys, as format 2. A format 2
+// record keeps its clear-field tag, which the fingerprint key shared by
+// every version still checks, so ref.Clear is not needed; a format 1
+// record is bound to ref.Clear, which the caller reads for it. The
+// plaintext never leaves this function.
+func (k *MerchantKeys) Reseal(from *MerchantKeys, ref RecordRef, sealed []byte) ([]byte, error) {
+	if ref.MerchantID != k.merchantID || from.merchantID != k.merchantID {
+		return nil, ErrOpen
+	}
+	p, err := parse(from.version, sealed)
+	if err != nil {
+		return nil, err
+	}
+	clearTag := p.clearTag
+	if len(clearTag) == 0 {
+		clearTag = k.clearTag(ref)
+	}
+	plaintext, err := open(from.aead, ref, p)
+	if err != nil {
+		return nil, err
+	}
+	defer secret.Wipe(plaintext)
+	return seal(k.aead, k.version, clearTag, ref, plaintext)
+}
+
+// clearTag is the record's clear-field tag: the first clearTagSize bytes
+// of the keyed fingerprint of its name and clear fields.
+func (k *MerchantKeys) clearTag(ref RecordRef) []byte {
+	var b []byte
+	b = appendField(b, ref.Type)
+	b = appendField(b, ref.MerchantID)
+	b = appendField(b, ref.ID)
+	b = appendField(b, ref.Clear)
+	return k.Fingerprint(clearTagDomain, b)[:clearTagSize]
+}
+
+// clearTagDomain separates clear-field tags from card fingerprints made
+// with the same key.
+const clearTagDomain = "record-clear-fields"
 
 // Fingerprint is HMAC-SHA256 under the merchant's fingerprint key of
 // domain and data, length-prefixed so that domains cannot collide. Equal

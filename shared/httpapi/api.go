@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"mime"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/metrics"
 	"github.com/cardvault/vault/shared/vaulterr"
 	"github.com/cardvault/vault/shared/wire"
@@ -48,7 +50,7 @@ func New(deps Deps, sets ...[]Route) *API {
 		deps.Now = time.Now
 	}
 	if deps.Logger == nil {
-		deps.Logger = slog.Default()
+		deps.Logger = logging.New(os.Stderr, slog.LevelInfo)
 	}
 	a := &API{deps: deps, byKey: make(map[string]int)}
 	for _, set := range sets {
@@ -83,6 +85,22 @@ func (a *API) Match(method, rawPath string) (string, map[string]string, bool) {
 
 // Handle is the Lambda handler.
 func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return a.handle(ctx, ev, nil), nil
+}
+
+// Refuse answers a request that the HTTP server in front of the API
+// refused before it could be read (its header section too large, or not
+// HTTP at all), as any other refusal is answered: with an audit event, a
+// log line and the contract's error JSON. sourceIP is the peer's address.
+func (a *API) Refuse(ctx context.Context, sourceIP string, refusal error) events.APIGatewayV2HTTPResponse {
+	var ev events.APIGatewayV2HTTPRequest
+	ev.RequestContext.HTTP.SourceIP = sourceIP
+	return a.handle(ctx, ev, refusal)
+}
+
+// handle serves ev, or, when refusal is set, refuses it with that error
+// without routing it.
+func (a *API) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest, refusal error) events.APIGatewayV2HTTPResponse {
 	// The operation works within the margin; the audit event and the
 	// answer use what is left of the invocation after it.
 	invocation := ctx
@@ -93,7 +111,14 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 	if requestID == "" {
 		requestID = audit.NewID()
 	}
-	route, params, found := a.route(&ev)
+	var (
+		route  Route
+		params map[string]string
+		found  bool
+	)
+	if refusal == nil {
+		route, params, found = a.route(&ev)
+	}
 	e := audit.Event{
 		ID:        audit.NewID(),
 		Time:      start.UTC(),
@@ -102,25 +127,43 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 		SourceIP:  ev.RequestContext.HTTP.SourceIP,
 		UserAgent: truncate(ev.RequestContext.HTTP.UserAgent, 256),
 	}
+	if az := ev.RequestContext.Authorizer; az != nil && az.IAM != nil {
+		// The AWS principal API Gateway's IAM authorizer let through,
+		// recorded beside the JWS issuer: which role called, for which
+		// client.
+		e.IAMUserARN = az.IAM.UserARN
+		e.IAMAccountID = az.IAM.AccountID
+		e.IAMCallerID = az.IAM.CallerID
+	}
 	var (
 		reply Reply
 		err   error
 	)
-	if found {
+	gate := &auditGate{api: a, invocation: invocation, event: &e, start: start}
+	closed := found && failsClosed(route.Op)
+	switch {
+	case refusal != nil:
+		err = refusal
+	case found:
 		e.Action = route.action()
 		e.Token = params["token"]
 		e.Secret = params["name"]
 		e.Merchant = params["merchant_id"]
 		e.JobID = params["job_id"]
-		reply, err = a.serve(ctx, route, &ev, params, &e)
+		reply, err = a.serve(ctx, route, &ev, params, &e, gate, closed)
 		if reply.JobID != "" {
 			e.JobID = reply.JobID
 		}
-	} else {
+	default:
 		err = vaulterr.New(vaulterr.NotFound, "no such route")
 	}
 
 	e.DurationMS = time.Since(start).Milliseconds()
+	if ft := reply.Trace.Forward; ft != nil {
+		// What a forward sent and what came back, refused or not.
+		e.Destination, e.Method, e.Route = ft.Destination, ft.Method, ft.Route
+		e.ProviderStatus, e.ProviderMS = ft.ProviderStatus, ft.ProviderMS
+	}
 	if err == nil {
 		e.Outcome = audit.Allowed
 		if reply.Trace.Token != "" {
@@ -136,19 +179,14 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 			e.Outcome = audit.Failed
 		}
 	}
-	if auditErr := a.deps.Audit.Record(invocation, e); auditErr != nil {
-		a.deps.Logger.ErrorContext(ctx, "audit event not recorded", "request_id", requestID, "action", e.Action, "err", auditErr)
-		// Data must not leave the vault unaudited: a reveal whose event
-		// cannot be kept is failed rather than answered.
-		if err == nil && (reply.JOSE != "" || reply.AuditRequired) {
-			err = vaulterr.Wrap(vaulterr.Unavailable, "audit trail unavailable", auditErr)
-		}
-	}
+	// A fail-closed request whose event cannot be recorded is failed
+	// rather than answered: no data leaves, and no write stays, unaudited.
+	err = gate.finish(&e, closed, reply, err)
 	resp := a.respond(reply, err, requestID)
 	a.log(ctx, e, resp.StatusCode, err)
 	a.deps.Metrics.Request(e.Action, string(e.Outcome), e.Code, time.Since(start),
 		reply.Trace.KeyCacheHits, reply.Trace.KeyCacheMisses, len(e.KMSRequestIDs))
-	return resp, nil
+	return resp
 }
 
 // withAnswerMargin ends the work a little before the invocation's
@@ -175,12 +213,15 @@ func (a *API) route(ev *events.APIGatewayV2HTTPRequest) (Route, map[string]strin
 	return a.routes[a.byKey[key]], params, true
 }
 
-func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTTPRequest, params map[string]string, e *audit.Event) (Reply, error) {
+func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTTPRequest, params map[string]string, e *audit.Event, gate *auditGate, closed bool) (Reply, error) {
 	body, err := requestBody(ev)
 	if err != nil {
 		return Reply{}, err
 	}
-	req := &Request{Params: params}
+	req := &Request{Params: params, RequestID: e.RequestID}
+	if closed {
+		req.witness = gate.witness
+	}
 	want := wire.Expect{Op: route.Op, MerchantID: params["merchant_id"], Token: params["token"], Name: params["name"], JobID: params["job_id"]}
 	switch route.Body {
 	case JOSEBody:
@@ -195,9 +236,9 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 		if len(body) != 0 {
 			return Reply{}, vaulterr.New(vaulterr.Malformed, "this route takes no body")
 		}
-		token, ok := bearer(header(ev.Headers, "authorization"))
-		if !ok {
-			return Reply{}, vaulterr.New(vaulterr.Unauthenticated, "no credential: send Authorization: Bearer <JWS>")
+		token, credErr := bearerCredential(ev.Headers)
+		if credErr != nil {
+			return Reply{}, credErr
 		}
 		req.Auth, err = a.deps.Opener.OpenBearer(token, want)
 	}
@@ -238,6 +279,34 @@ func isJOSE(contentType string) bool {
 	return err == nil && mt == "application/jose"
 }
 
+// bearerCredential finds a Bearer route's JWS. Behind API Gateway's IAM
+// authorizer, Authorization holds the caller's SigV4 signature, so the JWS
+// may travel in Vault-Authorization instead: that header wins when present,
+// Authorization is read only when it holds a Bearer credential. Two Bearer
+// credentials are refused rather than one picked, since they may differ;
+// a SigV4 Authorization alone carries no JWS at all.
+func bearerCredential(headers map[string]string) (string, error) {
+	auth := header(headers, "authorization")
+	authToken, authIsBearer := bearer(auth)
+	if vaultAuth, present := lookupHeader(headers, "vault-authorization"); present {
+		token, ok := bearer(vaultAuth)
+		if !ok {
+			return "", vaulterr.New(vaulterr.Unauthenticated, "no credential: Vault-Authorization must be Bearer <JWS>")
+		}
+		if authIsBearer {
+			return "", vaulterr.New(vaulterr.Malformed, "both Authorization and Vault-Authorization carry a Bearer credential; send one")
+		}
+		return token, nil
+	}
+	if authIsBearer {
+		return authToken, nil
+	}
+	if strings.TrimSpace(auth) != "" {
+		return "", vaulterr.New(vaulterr.Unauthenticated, "no credential: Authorization holds no Bearer JWS (send it as Vault-Authorization: Bearer <JWS> beside SigV4)")
+	}
+	return "", vaulterr.New(vaulterr.Unauthenticated, "no credential: send Authorization: Bearer <JWS> or Vault-Authorization: Bearer <JWS>")
+}
+
 func bearer(h string) (string, bool) {
 	const prefix = "bearer "
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
@@ -250,15 +319,21 @@ func bearer(h string) (string, bool) {
 // header looks a header up case-insensitively (API Gateway lowercases
 // names, other callers may not).
 func header(h map[string]string, name string) string {
+	v, _ := lookupHeader(h, name)
+	return v
+}
+
+// lookupHeader is header that also tells whether the header was sent.
+func lookupHeader(h map[string]string, name string) (string, bool) {
 	if v, ok := h[name]; ok {
-		return v
+		return v, true
 	}
 	for k, v := range h {
 		if strings.EqualFold(k, name) {
-			return v
+			return v, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 type errorBody struct {

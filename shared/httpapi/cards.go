@@ -70,7 +70,7 @@ func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
 	year, hasYear, err3 := c.Int("exp_year")
 	holder, hasHolder, err4 := c.String("holder_name")
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return vault.VaultCardInput{}, malformed("claim card has an ill-typed member")
+		return vault.VaultCardInput{}, malformed("claim card has an ill-typed member or one misnamed in case")
 	}
 	if !hasNumber || !hasMonth || !hasYear {
 		return vault.VaultCardInput{}, malformed("claim card needs number, exp_month and exp_year")
@@ -86,23 +86,33 @@ func decodeVaultCard(r *Request) (vault.VaultCardInput, error) {
 	if hasHolder {
 		in.Card.HolderName = secret.New(holder)
 	}
-	// customer_id and ttl_seconds, when present, must be valid: null is
-	// not a way to leave them out.
-	if _, ok := r.Auth.Claim("customer_id"); ok {
-		customer, _, err := claims.String("customer_id")
-		if err != nil {
-			return vault.VaultCardInput{}, malformed("claim customer_id must be a string")
+	// token_format, when present, is exactly one of the two names: a
+	// misspelt format must not silently give the other kind of token.
+	if _, ok := r.Auth.Claim("token_format"); ok {
+		format, _, err := claims.String("token_format")
+		if err != nil || (format != string(vault.TokenFormatOpaque) && format != string(vault.TokenFormatCard)) {
+			return vault.VaultCardInput{}, malformed(`claim token_format must be "opaque" or "card"`)
 		}
+		in.TokenFormat = vault.TokenFormat(format)
+	}
+	// customer_id and ttl_seconds, when present, must be valid: null is
+	// not a way to leave them out. Each is read first, so that a name
+	// differing only in case (Customer_ID) is refused, not ignored.
+	customer, _, err := claims.String("customer_id")
+	if err != nil {
+		return vault.VaultCardInput{}, malformed("claim customer_id must be a string")
+	}
+	ttl, _, err := claims.Int("ttl_seconds")
+	if err != nil {
+		return vault.VaultCardInput{}, malformed("claim ttl_seconds must be an integer")
+	}
+	if _, ok := r.Auth.Claim("customer_id"); ok {
 		if n := utf8.RuneCountInString(customer); n < 1 || n > 128 {
 			return vault.VaultCardInput{}, vaulterr.New(vaulterr.InvalidCard, "customer_id must be 1 to 128 characters")
 		}
 		in.CustomerID = customer
 	}
 	if _, ok := r.Auth.Claim("ttl_seconds"); ok {
-		ttl, _, err := claims.Int("ttl_seconds")
-		if err != nil {
-			return vault.VaultCardInput{}, malformed("claim ttl_seconds must be an integer")
-		}
 		if ttl < int(vault.MinCardTTL/time.Second) || ttl > int(vault.MaxCardTTL/time.Second) {
 			return vault.VaultCardInput{}, vaulterr.New(vaulterr.InvalidCard, "ttl_seconds must be between 60 and 315360000")
 		}

@@ -18,8 +18,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/memstore"
 	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/vaulterr"
@@ -222,7 +224,7 @@ func buildHandleFixture() (*handleFixture, error) {
 	return fx, nil
 }
 
-// newAPI builds an API over fresh in-memory stores, so every input starts
+// newAPI builds an API over fresh in-memory ports, so every input starts
 // from the same empty vault.
 func (fx *handleFixture) newAPI() *httpapi.API {
 	now := func() time.Time { return fuzzNow }
@@ -230,25 +232,25 @@ func (fx *handleFixture) newAPI() *httpapi.API {
 	if err != nil {
 		panic(err)
 	}
-	cards, secrets, replay, merchants := newMemCards(), newMemSecrets(), memReplay{}, notShredded{}
-	keys := envelope.NewManager(keyring, memKeys{}, envelope.Options{Now: now})
-	cardVault := vault.NewCardVault(cards, replay, merchants, keys, now)
-	secretVault := vault.NewSecretVault(secrets, replay, merchants, keys, now)
+	store := memstore.New(memstore.WithClock(now))
+	keys := envelope.NewManager(keyring, store, envelope.Options{Now: now})
+	cardVault := vault.NewCardVault(store, store, store, keys, now)
+	secretVault := vault.NewSecretVault(store, store, store, keys, now)
 	deps := httpapi.Deps{
 		Opener: &wire.Opener{Keys: fx.vaultKeys, Clients: wire.StaticRegistry(fx.registry), Now: now},
-		Audit:  discardAudit{},
+		Audit:  audit.Discard{},
 		Logger: slog.New(slog.DiscardHandler),
 		Now:    now,
 	}
 	return httpapi.New(deps,
 		httpapi.SystemRoutes(fx.vaultKeys.PublicJWKS(), nil),
 		httpapi.VaultCardRoutes(cardVault),
-		httpapi.MaskedRoutes(vault.NewMaskedViews(cards, replay, merchants, now)),
+		httpapi.MaskedRoutes(vault.NewMaskedViews(store, store, store, now)),
 		httpapi.RevealCardRoutes(cardVault, fx.vaultKeys, now),
-		httpapi.DeleteCardRoutes(vault.NewCardDeleter(cards, replay, merchants, now)),
+		httpapi.DeleteCardRoutes(vault.NewCardDeleter(store, store, store, now)),
 		httpapi.PutSecretRoutes(secretVault),
 		httpapi.RevealSecretRoutes(secretVault, fx.vaultKeys, now),
-		httpapi.SecretMetadataRoutes(vault.NewSecretMetadata(secrets, replay, merchants, now)),
+		httpapi.SecretMetadataRoutes(vault.NewSecretMetadata(store, store, store, now)),
 	)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cardvault/vault/shared/migrate"
+	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
 )
 
@@ -36,7 +37,7 @@ func JobRoutes(j *migrate.Jobs) []Route {
 				if err != nil {
 					return Reply{}, err
 				}
-				return Reply{Status: http.StatusCreated, JSON: jobJSON(v), JobID: v.Job.ID, AuditRequired: true}, nil
+				return Reply{Status: http.StatusCreated, JSON: jobJSON(v), JobID: v.Job.ID, Trace: vault.Trace{JobID: v.Job.ID}}, nil
 			},
 		},
 		{
@@ -50,7 +51,7 @@ func JobRoutes(j *migrate.Jobs) []Route {
 				if err != nil {
 					return Reply{}, err
 				}
-				return Reply{Status: http.StatusCreated, JSON: jobJSON(v), JobID: v.Job.ID, AuditRequired: true}, nil
+				return Reply{Status: http.StatusCreated, JSON: jobJSON(v), JobID: v.Job.ID, Trace: vault.Trace{JobID: v.Job.ID}}, nil
 			},
 		},
 		{
@@ -70,21 +71,14 @@ func decodeImport(r *Request) (migrate.ImportSpec, error) {
 	claims := r.Auth.Claims()
 	var spec migrate.ImportSpec
 	var err error
-	var present bool
 	if spec.Format, _, err = claims.String("format"); err != nil {
 		return spec, malformed("claim format must be a string")
 	}
 	if spec.TokenFormat, _, err = claims.String("token_format"); err != nil {
 		return spec, malformed("claim token_format must be a string")
 	}
-	cols, present, err := claims.Object("columns")
-	if err != nil {
+	if spec.Columns, _, err = claims.StringMap("columns"); err != nil {
 		return spec, malformed("claim columns must be an object of strings")
-	}
-	if present {
-		if spec.Columns, err = cols.StringMap(); err != nil {
-			return spec, malformed("claim columns must be an object of strings")
-		}
 	}
 	return spec, nil
 }

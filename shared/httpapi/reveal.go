@@ -168,24 +168,24 @@ func SecretMetadataRoutes(m *vault.SecretMetadata) []Route {
 	}
 }
 
-type putSecretClaims struct {
-	Value    *string           `json:"value"`
-	Metadata map[string]string `json:"metadata"`
-}
-
+// decodePutSecret reads put_secret's own claims through the strict
+// reader, like every claim of every operation: names match exactly, and
+// one that differs only in case (VALUE) is refused, never taken for value.
 func decodePutSecret(r *Request) (vault.PutSecretInput, error) {
-	var claims putSecretClaims
-	if err := r.Auth.Decode(&claims); err != nil {
-		return vault.PutSecretInput{}, err
-	}
-	if claims.Value == nil {
+	claims := r.Auth.Claims()
+	value, hasValue, err := claims.String("value")
+	if err != nil || !hasValue {
 		return vault.PutSecretInput{}, malformed("claim value is required and must be a string")
+	}
+	metadata, _, err := claims.StringMap("metadata")
+	if err != nil {
+		return vault.PutSecretInput{}, malformed("claim metadata must be an object of strings")
 	}
 	return vault.PutSecretInput{
 		Caller:   r.Caller(),
 		Name:     r.Params["name"],
-		Value:    secret.New(*claims.Value),
-		Metadata: claims.Metadata,
+		Value:    secret.New(value),
+		Metadata: metadata,
 	}, nil
 }
 

@@ -27,11 +27,16 @@ const (
 type Request struct {
 	Params map[string]string
 	Auth   *wire.Request
+	// witness records the request's audit event ahead of an irreversible
+	// change (fail-closed operations only; see auditGate).
+	witness func(context.Context, vault.Trace) error
+	// RequestID is the request's id in the audit trail.
+	RequestID string
 }
 
 // Caller is the operation's view of the authenticated client.
 func (r *Request) Caller() vault.Caller {
-	return vault.Caller{ClientID: r.Auth.Client.ID, MerchantID: r.Auth.MerchantID, JTI: r.Auth.JTI}
+	return vault.Caller{ClientID: r.Auth.Client.ID, MerchantID: r.Auth.MerchantID, JTI: r.Auth.JTI, Witness: r.witness}
 }
 
 // Reply is a handler's answer.
@@ -44,9 +49,6 @@ type Reply struct {
 	// Text, with ContentType, is answered as is (the import key).
 	Text        string
 	ContentType string
-	// AuditRequired fails the request (503) if its audit event cannot be
-	// kept, as for a reveal: the request sets card data moving.
-	AuditRequired bool
 	// JobID names the job a request created or read, for its audit event.
 	JobID string
 	Trace vault.Trace

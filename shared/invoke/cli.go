@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/cardvault/vault/shared/localmode"
+	"github.com/cardvault/vault/shared/logging"
 )
 
 // Exit codes of Run.
@@ -49,44 +50,51 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	event, err := os.ReadFile(*eventPath)
 	if err != nil {
-		fmt.Fprintln(stderr, "vault-invoke:", err)
+		printErr(stderr, "vault-invoke:", err)
 		return ExitUsage
 	}
 
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := logging.New(stderr, slog.LevelInfo)
 	settings, err := localmode.SettingsFromEnv(getenv)
 	if err != nil {
-		fmt.Fprintln(stderr, "vault-invoke:", err)
+		printErr(stderr, "vault-invoke:", err)
 		return ExitUsage
 	}
 	env, err := localmode.Start(ctx, settings, logger)
 	if err != nil {
-		fmt.Fprintln(stderr, "vault-invoke: local backends:", err)
+		printErr(stderr, "vault-invoke: local backends:", err)
 		return ExitFailed
 	}
 	defer env.Close()
 
 	iv, err := New(env.Components, filepath.Join(settings.Dir, localmode.DemoClientFile))
 	if err != nil {
-		fmt.Fprintln(stderr, "vault-invoke:", err)
+		printErr(stderr, "vault-invoke:", err)
 		return ExitFailed
 	}
 	res, err := iv.Invoke(ctx, *function, event)
 	if errors.Is(err, ErrNotHTTP) {
-		fmt.Fprintln(stderr, "vault-invoke:", err)
+		printErr(stderr, "vault-invoke:", err)
 		return ExitNotHTTP
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "vault-invoke:", err)
+		printErr(stderr, "vault-invoke:", err)
 		return ExitFailed
 	}
 	out, err := res.JSON()
 	if err != nil {
-		fmt.Fprintln(stderr, "vault-invoke:", err)
+		printErr(stderr, "vault-invoke:", err)
 		return ExitFailed
 	}
 	if _, err := fmt.Fprintf(stdout, "%s\n", out); err != nil {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// printErr writes a failure for the operator, masked as the vault's log
+// lines are: an error can quote an event's path or ids, which a careless
+// event file could fill with a card number.
+func printErr(w io.Writer, prefix string, err error) {
+	fmt.Fprintln(w, prefix, logging.Field(err.Error()))
 }

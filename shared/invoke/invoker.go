@@ -14,13 +14,17 @@
 // The invoker adds iss, aud, iat and jti, signs the claims with the demo
 // client's key and puts the JWS where the route takes it: a JWE body
 // (application/jose) encrypted to the vault's public key for routes with a
-// sensitive body, an Authorization: Bearer header otherwise.
+// sensitive body, a Bearer header otherwise: Vault-Authorization when the
+// event's Authorization holds a SigV4 signature (as behind the IAM
+// authorizer), Authorization when it has none.
 //
 // Events that need something to exist first say so with placeholders,
 // replaced before anything else:
 //
 //	$VAULTED_TOKEN  the token of a demo card vaulted first (through the
 //	                vault-card function) for the request's merchant
+//	                (customer c_demo)
+//	$VAULTED_FINGERPRINT  that card's fingerprint
 //	$STORED_SECRET  the name of a demo secret put first (through the
 //	                put-secret function) for the request's merchant
 //
@@ -41,14 +45,17 @@ import (
 
 	"github.com/cardvault/vault/shared/app"
 	"github.com/cardvault/vault/shared/client"
+	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/vault"
+	"github.com/cardvault/vault/shared/wire"
 )
 
 // Placeholders a sample event may hold.
 const (
-	TokenPlaceholder  = "$VAULTED_TOKEN" // #nosec G101 -- a placeholder name in event files, not a credential
-	SecretPlaceholder = "$STORED_SECRET"
+	TokenPlaceholder       = "$VAULTED_TOKEN" // #nosec G101 -- a placeholder name in event files, not a credential
+	FingerprintPlaceholder = "$VAULTED_FINGERPRINT"
+	SecretPlaceholder      = "$STORED_SECRET"
 )
 
 // Setup steps of "x-vault-setup".
@@ -70,8 +77,12 @@ var ErrNotHTTP = errors.New("not an HTTP function")
 // HTTP event, and returns its JSON result.
 type ScheduledHandler func(ctx context.Context, c *app.Components, input json.RawMessage) (json.RawMessage, error)
 
-// Invoker invokes functions on one set of components.
+// Invoker invokes functions: in-process on one set of components (New),
+// or by sending each event to the function's own runtime (NewRemote: the
+// built bootstrap under the Lambda Runtime Interface Emulator).
 type Invoker struct {
+	// Components are the in-process functions' adapters (nil for a
+	// remote invoker).
 	Components *app.Components
 	// Scheduled holds the non-HTTP functions, by name (rotate-dek: RunWork).
 	Scheduled map[string]ScheduledHandler
@@ -80,6 +91,27 @@ type Invoker struct {
 	// signed with creds, sensitive ones sealed to the vault's public keys.
 	creds     *client.Credentials
 	vaultJWKS []byte
+
+	// send, when set, invokes a function remotely with a raw payload
+	// and returns its raw answer; routes then come from routeTable.
+	send       Sender
+	routeTable *app.Components
+}
+
+// Sender invokes a function with a payload, as Lambda's Invoke API does,
+// and returns what the function returned. A function error (a failed
+// cold start, a handler error) is an error.
+type Sender func(ctx context.Context, function string, payload []byte) ([]byte, error)
+
+// NewRemote makes an invoker acting as the client whose credentials are
+// given, sealing to the public half of vaultKeys, that hands each
+// prepared event to send. The HTTP functions' route tables (which routes
+// take a JWE body, which a bearer JWS) are read from app.Functions on
+// inert components: nothing of them runs in this process.
+func NewRemote(creds *client.Credentials, vaultKeys *wire.VaultKeys, send Sender) *Invoker {
+	inert := &app.Components{VaultKeys: vaultKeys}
+	inert.UseKeyring(func() (envelope.Keyring, error) { return inertKeyring{}, nil })
+	return &Invoker{creds: creds, vaultJWKS: vaultKeys.PublicJWKS(), send: send, routeTable: inert}
 }
 
 // New makes an invoker acting as the client whose credentials file is
@@ -141,6 +173,10 @@ func FunctionFrom(ctx context.Context) string {
 // Invoke runs function with the sample event.
 func (iv *Invoker) Invoke(ctx context.Context, function string, event []byte) (Result, error) {
 	fn, err := app.FunctionNamed(function)
+	if err != nil && iv.send != nil {
+		out, err := iv.send(ctx, function, event)
+		return Result{Output: out}, err
+	}
 	if err != nil {
 		if h, ok := iv.Scheduled[function]; ok {
 			out, err := h(WithFunction(ctx, function), iv.Components, json.RawMessage(event))
@@ -161,14 +197,67 @@ func (iv *Invoker) Invoke(ctx context.Context, function string, event []byte) (R
 
 // call builds fn's handler alone and runs it on a sealed event.
 func (iv *Invoker) call(ctx context.Context, fn app.Function, ev sampleEvent) (events.APIGatewayV2HTTPResponse, error) {
+	if iv.send != nil {
+		return iv.callRemote(ctx, fn, ev)
+	}
 	api, err := iv.Components.API(fn)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
-	if err := iv.seal(api, &ev); err != nil {
+	if err := iv.seal(api.Routes(), &ev); err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
 	return api.Handle(WithFunction(ctx, fn.Name), ev.APIGatewayV2HTTPRequest)
+}
+
+// callRemote seals the event with fn's route table and sends it.
+func (iv *Invoker) callRemote(ctx context.Context, fn app.Function, ev sampleEvent) (events.APIGatewayV2HTTPResponse, error) {
+	var resp events.APIGatewayV2HTTPResponse
+	routes, err := fn.Routes(iv.routeTable)
+	if err != nil {
+		return resp, err
+	}
+	if err := iv.seal(routes, &ev); err != nil {
+		return resp, err
+	}
+	payload, err := json.Marshal(ev.APIGatewayV2HTTPRequest)
+	if err != nil {
+		return resp, err
+	}
+	out, err := iv.send(ctx, fn.Name, payload)
+	if err != nil {
+		return resp, err
+	}
+	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode == 0 {
+		return resp, fmt.Errorf("the function answered %q, not an HTTP API response", truncate(out))
+	}
+	return resp, nil
+}
+
+func truncate(b []byte) string {
+	if len(b) > 300 {
+		return string(b[:300]) + "..."
+	}
+	return string(b)
+}
+
+// inertKeyring lets route tables be built where nothing is ever
+// decrypted: every call fails.
+type inertKeyring struct{}
+
+var _ envelope.Keyring = inertKeyring{}
+
+var errInert = errors.New("invoke: the route table's keyring never runs")
+
+func (inertKeyring) MasterKeyID() string { return "" }
+func (inertKeyring) Wrap(context.Context, []byte, envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
+	return envelope.WrappedKey{}, envelope.Call{}, errInert
+}
+func (inertKeyring) Unwrap(context.Context, envelope.WrappedKey, envelope.EncryptionContext) ([]byte, envelope.Call, error) {
+	return nil, envelope.Call{}, errInert
+}
+func (inertKeyring) ReWrap(context.Context, envelope.WrappedKey, envelope.EncryptionContext) (envelope.WrappedKey, envelope.Call, error) {
+	return envelope.WrappedKey{}, envelope.Call{}, errInert
 }
 
 // requestTemplate is "x-vault-request".
@@ -199,7 +288,7 @@ func (iv *Invoker) prepare(ctx context.Context, raw []byte) (sampleEvent, error)
 		merchant = probe.Request.MerchantID
 	}
 	text := string(raw)
-	needCard := strings.Contains(text, TokenPlaceholder)
+	needCard := strings.Contains(text, TokenPlaceholder) || strings.Contains(text, FingerprintPlaceholder)
 	needSecret := strings.Contains(text, SecretPlaceholder)
 	for _, step := range probe.Setup {
 		switch step {
@@ -212,11 +301,12 @@ func (iv *Invoker) prepare(ctx context.Context, raw []byte) (sampleEvent, error)
 		}
 	}
 	if needCard {
-		token, err := iv.vaultDemoCard(ctx, merchant)
+		token, fingerprint, err := iv.vaultDemoCard(ctx, merchant)
 		if err != nil {
 			return sampleEvent{}, fmt.Errorf("setup %s: %w", SetupVaultCard, err)
 		}
 		text = strings.ReplaceAll(text, TokenPlaceholder, token)
+		text = strings.ReplaceAll(text, FingerprintPlaceholder, fingerprint)
 	}
 	if needSecret {
 		name, err := iv.putDemoSecret(ctx, merchant)
@@ -253,11 +343,11 @@ func freshen(ev *events.APIGatewayV2HTTPRequest) {
 
 // seal turns the event's request template into the credential its route
 // takes. An event without a template (jwks, health) is sent as is.
-func (iv *Invoker) seal(api *httpapi.API, ev *sampleEvent) error {
+func (iv *Invoker) seal(routes []httpapi.Route, ev *sampleEvent) error {
 	if ev.Request == nil {
 		return nil
 	}
-	route, ok := routeByKey(api, ev.RouteKey)
+	route, ok := routeByKey(routes, ev.RouteKey)
 	if !ok {
 		return fmt.Errorf("this function serves no route %q", ev.RouteKey)
 	}
@@ -286,9 +376,18 @@ func (iv *Invoker) seal(api *httpapi.API, ev *sampleEvent) error {
 		}
 		ev.Body, ev.IsBase64Encoded = jwe, false
 		ev.Headers["content-type"] = "application/jose"
-		delete(ev.Headers, "authorization")
+		delete(ev.Headers, "vault-authorization")
+		if isBearer(ev.Headers["authorization"]) {
+			delete(ev.Headers, "authorization")
+		}
 	case httpapi.Bearer:
-		ev.Headers["authorization"] = "Bearer " + jws
+		// Behind the IAM authorizer Authorization holds the SigV4
+		// signature, and the JWS rides in Vault-Authorization.
+		if auth := ev.Headers["authorization"]; auth != "" && !isBearer(auth) {
+			ev.Headers["vault-authorization"] = "Bearer " + jws
+		} else {
+			ev.Headers["authorization"] = "Bearer " + jws
+		}
 		ev.Body = ""
 	default:
 		return fmt.Errorf("route %q takes no credential, but the event has x-vault-request", ev.RouteKey)
@@ -297,8 +396,12 @@ func (iv *Invoker) seal(api *httpapi.API, ev *sampleEvent) error {
 	return nil
 }
 
-func routeByKey(api *httpapi.API, key string) (httpapi.Route, bool) {
-	for _, r := range api.Routes() {
+func isBearer(h string) bool {
+	return len(h) > len("bearer ") && strings.EqualFold(h[:len("bearer ")], "bearer ")
+}
+
+func routeByKey(routes []httpapi.Route, key string) (httpapi.Route, bool) {
+	for _, r := range routes {
 		if r.Key() == key {
 			return r, true
 		}

@@ -24,8 +24,8 @@ const (
 )
 
 // vaultDemoCard vaults the demo card for merchant through the vault-card
-// function and returns its token.
-func (iv *Invoker) vaultDemoCard(ctx context.Context, merchant string) (string, error) {
+// function and returns its token and fingerprint.
+func (iv *Invoker) vaultDemoCard(ctx context.Context, merchant string) (token, fingerprint string, err error) {
 	claims := map[string]any{
 		"customer_id": demoCustomer,
 		"card": map[string]any{
@@ -36,15 +36,16 @@ func (iv *Invoker) vaultDemoCard(ctx context.Context, merchant string) (string, 
 		},
 	}
 	var answer struct {
-		Token string `json:"token"`
+		Token       string `json:"token"`
+		Fingerprint string `json:"fingerprint"`
 	}
 	if err := iv.setupCall(ctx, "vault-card", "POST /v1/cards", "/v1/cards", nil, "vault_card", merchant, claims, &answer); err != nil {
-		return "", err
+		return "", "", err
 	}
-	if answer.Token == "" {
-		return "", fmt.Errorf("vault-card answered without a token")
+	if answer.Token == "" || answer.Fingerprint == "" {
+		return "", "", fmt.Errorf("vault-card answered without a token or fingerprint")
 	}
-	return answer.Token, nil
+	return answer.Token, answer.Fingerprint, nil
 }
 
 // putDemoSecret puts the demo secret for merchant through the put-secret

@@ -121,9 +121,9 @@ func TestAbusiveRequestsAreRefusedCheaply(t *testing.T) {
 			junk := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 45<<10))
 			return bearer(junk[:20<<10] + "." + junk[20<<10:40<<10] + "." + junk[40<<10:])
 		}, 400, "malformed_request"},
-		{"3,000 extra headers and no credential", func() abuseRequest {
+		{"600 extra headers (within the 64 KiB bound) and no credential", func() abuseRequest {
 			r := abuseRequest{http.MethodGet, "/v1/cards/tok_x", map[string]string{}, ""}
-			for i := 0; i < 3000; i++ {
+			for i := 0; i < 600; i++ {
 				r.headers[fmt.Sprintf("X-Pad-%d", i)] = strings.Repeat("p", 64)
 			}
 			return r
@@ -166,6 +166,44 @@ func TestAbusiveRequestsAreRefusedCheaply(t *testing.T) {
 		{"invalid UTF-8 in a claim", func() abuseRequest {
 			return jwe(signES256(t, clientKey, header(app.SigKID, ""), withRaw(claimsJSON("vault_card", nil),
 				`"card":{"number":"`+testPAN+`","exp_month":12,"exp_year":2030,"holder_name":"J\xffne"}`)))
+		}, 400, "malformed_request"},
+		{"lone high surrogate in a secret value", func() abuseRequest {
+			claims := mustJSON(t, app.Claims("put_secret", "m_1", map[string]any{"name": "api-key"}))
+			return abuseRequest{http.MethodPut, "/v1/merchants/m_1/secrets/api-key", map[string]string{"Content-Type": "application/jose"},
+				app.Encrypt(t, signES256(t, clientKey, header(app.SigKID, ""), withRaw(claims, `"value":"sk_live_abc\ud800def"`)), jose.ECDH_ES_A256KW)}
+		}, 400, "malformed_request"},
+		{"lone low surrogate in a metadata value", func() abuseRequest {
+			claims := mustJSON(t, app.Claims("put_secret", "m_1", map[string]any{"name": "api-key", "value": "sk_live_abcdef"}))
+			return abuseRequest{http.MethodPut, "/v1/merchants/m_1/secrets/api-key", map[string]string{"Content-Type": "application/jose"},
+				app.Encrypt(t, signES256(t, clientKey, header(app.SigKID, ""), withRaw(claims, `"metadata":{"k":"v\udc00"}`)), jose.ECDH_ES_A256KW)}
+		}, 400, "malformed_request"},
+		{"lone low surrogate in a holder name", func() abuseRequest {
+			return jwe(signES256(t, clientKey, header(app.SigKID, ""), withRaw(claimsJSON("vault_card", nil),
+				`"card":{"number":"`+testPAN+`","exp_month":12,"exp_year":2030,"holder_name":"Ann\udc00Lee"}`)))
+		}, 400, "malformed_request"},
+		{"lone surrogate in customer_id", func() abuseRequest {
+			return jwe(signES256(t, clientKey, header(app.SigKID, ""), withRaw(claimsJSON("vault_card", nil), card+`,"customer_id":"c_1\udbff"`)))
+		}, 400, "malformed_request"},
+		{"surrogates in the wrong order in jti", func() abuseRequest {
+			c := app.Claims("get_masked", "m_1", map[string]any{"token": "tok_x"})
+			delete(c, "jti")
+			return bearer(signES256(t, clientKey, header(app.SigKID, ""), withRaw(mustJSON(t, c), `"jti":"j\udc00\ud800"`)))
+		}, 400, "malformed_request"},
+		{"lone surrogate in the JWS header kid", func() abuseRequest {
+			return bearer(signES256(t, clientKey, header(app.SigKID+`\ud800`, ""), maskedClaims()))
+		}, 400, "malformed_request"},
+		{"lone surrogate in the JWE header kid", func() abuseRequest {
+			jws := signES256(t, clientKey, header(app.SigKID, ""), withRaw(claimsJSON("vault_card", nil), card))
+			parts := strings.Split(app.Encrypt(t, jws, jose.ECDH_ES_A256KW), ".")
+			var h map[string]any
+			raw, _ := base64.RawURLEncoding.DecodeString(parts[0])
+			_ = json.Unmarshal(raw, &h)
+			kid, _ := h["kid"].(string)
+			parts[0] = b64url([]byte(strings.Replace(string(raw), `"kid":"`+kid+`"`, `"kid":"`+kid+`\udc00"`, 1)))
+			return abuseRequest{http.MethodPost, "/v1/cards", map[string]string{"Content-Type": "application/jose"}, strings.Join(parts, ".")}
+		}, 400, "malformed_request"},
+		{"invalid UTF-8 in the JWS header", func() abuseRequest {
+			return bearer(signES256(t, clientKey, header(app.SigKID+"\xff", ""), maskedClaims()))
 		}, 400, "malformed_request"},
 		{"invalid UTF-8 in the body", func() abuseRequest {
 			return abuseRequest{http.MethodPost, "/v1/cards", map[string]string{"Content-Type": "application/jose"}, "\xff\xfe\xfd.\xff.\xff.\xff.\xff"}

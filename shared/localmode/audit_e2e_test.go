@@ -13,9 +13,9 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
-	"github.com/cardvault/vault/shared/internal/awsfake"
 	"github.com/cardvault/vault/shared/internal/vaulttest"
 	"github.com/cardvault/vault/shared/localmode"
 	"github.com/cardvault/vault/shared/vaulterr"

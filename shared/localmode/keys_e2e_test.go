@@ -200,6 +200,7 @@ func TestRotationStoppedByFaultsResumesAndConverges(t *testing.T) {
 				// A fresh manager stands for a fresh container, so the
 				// keyring is really asked.
 				fresh := envelope.NewManager(kr, v.Env.Store, envelope.Options{KeyTTL: 50 * time.Millisecond, PrimaryTTL: 20 * time.Millisecond})
+				defer fresh.Close()
 				_ = km
 				life := vault.NewKeyLifecycle(fresh, envelope.NewLifecycle(kr, v.Env.Store, fresh), v.Env.Store, rs, v.Env.Store,
 					nopWork{}, nil, time.Now, vault.LifecycleOptions{PageSize: 7, Workers: 4, Logger: discardLogger()})
@@ -385,6 +386,7 @@ func TestShredMerchant(t *testing.T) {
 		t.Fatalf("version 1 still readable: %v", err)
 	}
 	fresh := envelope.NewManager(mustKeyring(t, v), v.Env.Store, envelope.Options{})
+	defer fresh.Close()
 	if _, _, err := fresh.Version(ctx, m, 1); err == nil {
 		t.Fatal("a fresh process unwrapped a shredded merchant's key")
 	}

@@ -21,9 +21,11 @@ import (
 	"github.com/cardvault/vault/shared/app"
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/client"
+	"github.com/cardvault/vault/shared/dynalite"
 	"github.com/cardvault/vault/shared/envelope"
-	"github.com/cardvault/vault/shared/internal/dynalite"
+	"github.com/cardvault/vault/shared/forward"
 	"github.com/cardvault/vault/shared/jobfiles"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
@@ -42,6 +44,9 @@ type Settings struct {
 	Table string
 	// ClientsFile is the client registry (VAULT_CLIENTS_FILE).
 	ClientsFile string
+	// DestinationsFile is the forward destinations document
+	// (VAULT_DESTINATIONS_FILE); an edit takes effect without a restart.
+	DestinationsFile string
 	// KeyOptions tune the merchant key cache.
 	KeyOptions envelope.Options
 	// Now is the clock for every component (default time.Now); tests move
@@ -71,6 +76,7 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 		DynamoDBEndpoint: getenv("VAULT_DYNAMODB_ENDPOINT"),
 		Table:            getenv("VAULT_TABLE"),
 		ClientsFile:      getenv("VAULT_CLIENTS_FILE"),
+		DestinationsFile: getenv("VAULT_DESTINATIONS_FILE"),
 		KeyOptions:       LocalKeyOptions,
 	}
 	for name, d := range map[string]*time.Duration{"VAULT_KEY_CACHE_TTL": &s.KeyOptions.KeyTTL, "VAULT_PRIMARY_TTL": &s.KeyOptions.PrimaryTTL} {
@@ -111,6 +117,9 @@ func (s Settings) withDefaults() Settings {
 	if s.ClientsFile == "" {
 		s.ClientsFile = filepath.Join(s.Dir, "clients.json")
 	}
+	if s.DestinationsFile == "" {
+		s.DestinationsFile = filepath.Join(s.Dir, DestinationsFile)
+	}
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -132,6 +141,10 @@ const (
 	DemoClientID = "demo-app"
 )
 
+// DestinationsFile is the default forward destinations document under
+// Settings.Dir, created empty on first start.
+const DestinationsFile = "destinations.json"
+
 // Env is a running local vault's backends.
 type Env struct {
 	*app.Components
@@ -149,6 +162,8 @@ type Env struct {
 // given, makes sure the table exists and returns the components.
 func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 	s = s.withDefaults()
+	// Whatever logger the caller built, every line is masked.
+	logger = slog.New(logging.Mask(logger.Handler()))
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -161,6 +176,9 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		return nil, err
 	}
 	if err := ensureDemoClient(s); err != nil {
+		return nil, err
+	}
+	if err := ensureDestinations(s.DestinationsFile); err != nil {
 		return nil, err
 	}
 	env := &Env{Settings: s}
@@ -212,6 +230,11 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		KeyOptions:   s.KeyOptions,
 		JobBatchSize: s.JobBatchSize,
 	}
+	// Followed like the registry, and checked against it: a refused
+	// document (or a client naming an unknown destination) makes every
+	// forward answer 503 until it is fixed.
+	env.Destinations = forward.Checked(forward.FileSource(s.DestinationsFile), env.Clients)
+	env.Transports = forward.NewTransports()
 	env.UseKeyring(func() (envelope.Keyring, error) { return kr, nil })
 	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	env.stopWork = stop
@@ -235,6 +258,9 @@ func (e *Env) Close() {
 		e.work.wg.Wait()
 	}
 	e.WaitForJobs()
+	if e.Components != nil {
+		e.Components.Close()
+	}
 	if e.auditFile != nil {
 		_ = e.auditFile.Close()
 	}
@@ -249,6 +275,9 @@ func (e *Env) Close() {
 func (e *Env) WaitForWork() {
 	if e.work != nil {
 		e.work.wg.Wait()
+	}
+	if e.Components != nil {
+		e.Components.Close()
 	}
 }
 
@@ -329,6 +358,22 @@ func ensureDemoClient(s Settings) error {
 		return fmt.Errorf("demo registry: %w", err)
 	}
 	return writeNew(s.ClientsFile, registry)
+}
+
+// ensureDestinations writes an empty, valid destinations document unless
+// one exists, so that a first `make run` serves forward (answering 403
+// until the operator adds a destination).
+func ensureDestinations(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	err := writeNew(path, []byte(forward.EmptyDocument))
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	return err
 }
 
 // writeNew creates path with owner-only permissions; it never overwrites.

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardvault/vault/shared/awsfake"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
-	"github.com/cardvault/vault/shared/internal/awsfake"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
@@ -32,6 +32,7 @@ func TestReWrapMovesEveryKeyToTheNewKMSKey(t *testing.T) {
 
 	oldRing := kmskeyring.New(client, oldARN)
 	oldKeys := envelope.NewManager(oldRing, st, envelope.Options{})
+	defer oldKeys.Close()
 	sealed := map[string][]byte{}
 	for _, m := range []string{"m_a", "m_b", "m_c"} {
 		k, _, err := oldKeys.Primary(ctx, m)
@@ -47,6 +48,7 @@ func TestReWrapMovesEveryKeyToTheNewKMSKey(t *testing.T) {
 
 	newRing := kmskeyring.New(client, newARN)
 	newKeys := envelope.NewManager(newRing, st, envelope.Options{})
+	defer newKeys.Close()
 	life := vault.NewKeyLifecycle(newKeys, envelope.NewLifecycle(newRing, st, newKeys), st, st, st, nopWork{}, nil, time.Now, vault.LifecycleOptions{})
 	res, err := life.RunWork(ctx, vault.WorkRequest{Action: vault.ActionReWrap})
 	if err != nil {

@@ -43,10 +43,6 @@ type ExportSpec struct {
 	CustomerIDs  []string
 }
 
-// Token formats an import may ask for. Only opaque tokens can be made
-// here; card-shaped ones are refused rather than silently replaced.
-const TokenFormatOpaque = "opaque"
-
 // MaxExportCustomers bounds customer_ids, which is kept in the job item.
 const MaxExportCustomers = 1000
 
@@ -69,12 +65,12 @@ func (j *Jobs) ImportCards(ctx context.Context, c vault.Caller, spec ImportSpec)
 	if err := CheckColumns(spec.Columns); err != nil {
 		return View{}, err
 	}
-	switch spec.TokenFormat {
-	case "", TokenFormatOpaque:
-		spec.TokenFormat = TokenFormatOpaque
-	default:
-		return View{}, vaulterr.New(vaulterr.Malformed, "claim token_format must be \"opaque\"")
+	// The new cards' tokens are of the format vault_card would make.
+	format, ok := vault.ParseTokenFormat(spec.TokenFormat)
+	if !ok {
+		return View{}, vaulterr.New(vaulterr.Malformed, `claim token_format must be "opaque" or "card"`)
 	}
+	spec.TokenFormat = string(format)
 	if err := vault.CheckMerchant(ctx, j.merchants, c.MerchantID); err != nil {
 		return View{}, err
 	}
@@ -86,7 +82,7 @@ func (j *Jobs) ImportCards(ctx context.Context, c vault.Caller, spec ImportSpec)
 		Format: spec.Format, Columns: spec.Columns, TokenFormat: spec.TokenFormat,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	return j.create(ctx, job, now)
+	return j.create(ctx, c, job, now)
 }
 
 // ExportCards creates an export job and starts it.
@@ -109,7 +105,7 @@ func (j *Jobs) ExportCards(ctx context.Context, c vault.Caller, spec ExportSpec)
 		RecipientKey: spec.RecipientKey, CustomerIDs: spec.CustomerIDs,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	v, err := j.create(ctx, job, now)
+	v, err := j.create(ctx, c, job, now)
 	if err != nil {
 		return View{}, err
 	}
@@ -124,10 +120,17 @@ func (j *Jobs) ExportCards(ctx context.Context, c vault.Caller, spec ExportSpec)
 	return v, nil
 }
 
-func (j *Jobs) create(ctx context.Context, job Job, now time.Time) (View, error) {
+func (j *Jobs) create(ctx context.Context, c vault.Caller, job Job, now time.Time) (View, error) {
 	var err error
 	if job.ID, err = newJobID(); err != nil {
 		return View{}, err
+	}
+	// A job sets card data moving (in, or out of the vault): its event is
+	// recorded before the job exists, and no job is made if it cannot be.
+	if c.Witness != nil {
+		if err := c.Witness(ctx, vault.Trace{JobID: job.ID}); err != nil {
+			return View{}, err
+		}
 	}
 	if err := j.jobs.CreateJob(ctx, job); err != nil {
 		return View{}, err

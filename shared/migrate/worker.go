@@ -353,9 +353,10 @@ func parseRow(rec []string, l layout) row {
 // twice. A batch whose results are already recorded is not run again.
 func (w *Worker) importBatch(ctx context.Context, job *Job, batch []row) error {
 	index := job.Offset / w.batchSize
+	format := vault.TokenFormat(job.TokenFormat)
 	tokens := make([]string, len(batch))
 	for i := range tokens {
-		t, err := vault.NewToken()
+		t, err := vault.ImportToken(format, batch[i].card.Number)
 		if err != nil {
 			return err
 		}
@@ -405,7 +406,7 @@ func (w *Worker) vaultBatch(ctx context.Context, job *Job, batch []row, tokens [
 		for k, i := range wave {
 			cards[k] = vault.ImportedCard{CustomerID: batch[i].customerID, Card: batch[i].card, Token: tokens[i]}
 		}
-		res, _, err := w.cards.VaultImported(ctx, job.MerchantID, cards)
+		res, _, err := w.cards.VaultImported(ctx, job.MerchantID, vault.TokenFormat(job.TokenFormat), cards)
 		if err != nil {
 			return nil, err
 		}

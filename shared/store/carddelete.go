@@ -15,7 +15,7 @@ import (
 // card behind:
 //
 //  1. the record becomes a tombstone (deleted, ciphertext and index keys
-//     removed, ttl set to now so DynamoDB's sweep and the purger remove it
+//     removed, so it leaves the rotation and listing indexes, ttl set to now so DynamoDB's sweep and the purger remove it
 //     even if step 3 never runs), provided it belongs to rec.MerchantID;
 //  2. the index entry is removed if it still points at this token (else a
 //     newer card owns it and it stays);
@@ -28,7 +28,7 @@ func (s *Store) DeleteCard(ctx context.Context, rec vault.CardRecord) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      itemKey(pk, cardSK),
-		UpdateExpression:         aws.String("SET deleted = :true, updated_at = :at, #ttl = :now REMOVE sealed, gsi1pk, gsi1sk"),
+		UpdateExpression:         aws.String("SET deleted = :true, updated_at = :at, #ttl = :now REMOVE sealed, gsi1pk, gsi1sk, customer_pk, fingerprint_pk, list_sk"),
 		ConditionExpression:      aws.String("attribute_exists(pk) AND merchant_id = :m"),
 		ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -61,6 +61,45 @@ func (s *Store) DeleteCard(ctx context.Context, rec vault.CardRecord) error {
 		ConditionExpression: aws.String("deleted = :true"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":true": &types.AttributeValueMemberBOOL{Value: true},
+		},
+	})
+	return conditional("DeleteItem", err, nil)
+}
+
+// DeleteCreatedCard takes back a card just created (vault_card whose
+// audit event could not be recorded): the record, if it still holds
+// rec.Sealed and belongs to rec.MerchantID, then the index entry, if it
+// still points at rec.Token. A record that holds another ciphertext was
+// written by another request since, and stays with its entry. The record
+// goes first: an index entry left behind points at no card, which the
+// next vault_card of that card fills in, whereas a card left without its
+// entry would be vaulted again under a second token.
+func (s *Store) DeleteCreatedCard(ctx context.Context, rec vault.CardRecord) error {
+	if len(rec.Sealed) == 0 {
+		return nil
+	}
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 itemKey(cardPK(rec.Token), cardSK),
+		ConditionExpression: aws.String("sealed = :s AND merchant_id = :m"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s": &types.AttributeValueMemberB{Value: rec.Sealed},
+			":m": &types.AttributeValueMemberS{Value: rec.MerchantID},
+		},
+	})
+	if conditionFailed(err) {
+		return nil
+	}
+	if err != nil {
+		return unavailable("DeleteItem", err)
+	}
+	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      itemKey(cardIndexPK(rec.MerchantID, rec.Fingerprint, rec.CustomerID), cardIndexSK),
+		ConditionExpression:      aws.String("#tok = :t"),
+		ExpressionAttributeNames: map[string]string{"#tok": "token"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":t": &types.AttributeValueMemberS{Value: rec.Token},
 		},
 	})
 	return conditional("DeleteItem", err, nil)

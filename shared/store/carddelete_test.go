@@ -146,3 +146,34 @@ var errCut = errors.New("connection reset")
 func (c *cutAfterUpdate) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	return nil, errCut
 }
+
+// DeleteCreatedCard takes back only the very card it is given: a record
+// rewritten since (another ciphertext) stays with its index entry.
+func TestDeleteCreatedCard(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	rec := sampleCard("tok_undo")
+	if _, err := s.ClaimCardIndex(ctx, indexKeyOf(rec), rec.Token, rec.ExpiresAt); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCard(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	other := rec
+	other.Sealed = []byte("another request's ciphertext")
+	if err := s.DeleteCreatedCard(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Card(ctx, rec.Token); err != nil {
+		t.Fatalf("a card rewritten since was taken back: %v", err)
+	}
+	if err := s.DeleteCreatedCard(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Card(ctx, rec.Token); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("Card after DeleteCreatedCard = %v, want ErrNotFound", err)
+	}
+	if existing, err := s.ClaimCardIndex(ctx, indexKeyOf(rec), "tok_next", time.Time{}); err != nil {
+		t.Fatalf("index entry still held by %q after DeleteCreatedCard: %v", existing, err)
+	}
+}

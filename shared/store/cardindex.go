@@ -136,3 +136,16 @@ func (s *Store) liveCardIndex(ctx context.Context, key vault.CardIndexKey) (toke
 	}
 	return it.Token, true, nil
 }
+
+// CardIndex returns the token key's live entry points at, or
+// vault.ErrNotFound: one strongly consistent read.
+func (s *Store) CardIndex(ctx context.Context, key vault.CardIndexKey) (string, error) {
+	token, found, err := s.liveCardIndex(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", vault.ErrNotFound
+	}
+	return token, nil
+}

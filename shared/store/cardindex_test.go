@@ -104,3 +104,31 @@ func TestStoreJudgesExpiryByItsClock(t *testing.T) {
 		t.Fatalf("claim two hours later by the store's clock: %v", err)
 	}
 }
+
+func TestCardIndexReadsTheLiveEntryOnly(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	key := vault.CardIndexKey{MerchantID: "m_1", CustomerID: "c_1", Fingerprint: "fp_read"}
+	if _, err := s.CardIndex(ctx, key); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("CardIndex of no entry = %v, want ErrNotFound", err)
+	}
+	if _, err := s.ClaimCardIndex(ctx, key, "tok_live", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if token, err := s.CardIndex(ctx, key); err != nil || token != "tok_live" {
+		t.Fatalf("CardIndex = %q, %v; want tok_live", token, err)
+	}
+	other := key
+	other.CustomerID = "c_2"
+	if _, err := s.CardIndex(ctx, other); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("CardIndex of another customer's entry = %v, want ErrNotFound", err)
+	}
+
+	expiring := vault.CardIndexKey{MerchantID: "m_1", CustomerID: "c_1", Fingerprint: "fp_gone"}
+	if _, err := s.ClaimCardIndex(ctx, expiring, "tok_old", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CardIndex(ctx, expiring); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("CardIndex of an expired entry = %v, want ErrNotFound", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/vault"
+	"github.com/cardvault/vault/shared/vaulterr"
 )
 
 // cardItem is a card record as stored. The masked view sits in the clear
@@ -40,6 +41,11 @@ type cardItem struct {
 	Deleted bool   `dynamodbav:"deleted,omitempty"`
 	GSI1PK  string `dynamodbav:"gsi1pk,omitempty"`
 	GSI1SK  string `dynamodbav:"gsi1sk,omitempty"`
+	// The listing indexes' keys (by_customer, by_fingerprint); a card
+	// without a customer is listed by fingerprint only.
+	CustomerPK    string `dynamodbav:"customer_pk,omitempty"`
+	FingerprintPK string `dynamodbav:"fingerprint_pk,omitempty"`
+	ListSK        string `dynamodbav:"list_sk,omitempty"`
 }
 
 func newCardItem(rec vault.CardRecord) cardItem {
@@ -63,9 +69,14 @@ func newCardItem(rec vault.CardRecord) cardItem {
 		TTL:         ttlSeconds(rec.ExpiresAt),
 		Deleted:     rec.Deleted,
 	}
-	if !rec.Deleted { // a tombstone has nothing to rotate or count
+	if !rec.Deleted { // a tombstone has nothing to rotate, count or list
 		it.GSI1PK = merchantIndexPK(rec.MerchantID, shardOf(rec.Token))
 		it.GSI1SK = cardGSI1SK(rec.KeyVersion, rec.Token)
+		if rec.CustomerID != "" {
+			it.CustomerPK = customerListPK(rec.MerchantID, rec.CustomerID)
+		}
+		it.FingerprintPK = fingerprintListPK(rec.MerchantID, rec.Fingerprint)
+		it.ListSK = listSK(rec.CreatedAt, rec.Token)
 	}
 	return it
 }
@@ -98,6 +109,13 @@ func (it cardItem) record(token string) (vault.CardRecord, error) {
 	if rec.ExpiresAt, err = parseTime(it.ExpiresAt); err != nil {
 		return vault.CardRecord{}, err
 	}
+	if !it.Deleted && it.TTL != ttlSeconds(rec.ExpiresAt) {
+		// A live card's ttl is its expires_at in whole seconds, written
+		// with it every time (only a tombstone's is set to its deletion);
+		// expires_at is bound to the ciphertext, so this is how a ttl
+		// changed to have the card swept early, or kept, is noticed.
+		return vault.CardRecord{}, vaulterr.New(vaulterr.Integrity, "stored record failed authentication")
+	}
 	return rec, nil
 }
 
@@ -115,7 +133,8 @@ func (s *Store) CreateCard(ctx context.Context, rec vault.CardRecord) error {
 }
 
 // ReplaceCard overwrites the whole stored record of rec.Token, provided it
-// exists, belongs to rec.MerchantID, is not deleted and has not expired;
+// exists, belongs to rec.MerchantID, is the same card (fingerprint and
+// customer), is not deleted and has not expired;
 // otherwise vault.ErrNotFound. The merchant condition makes a token of
 // another merchant indistinguishable from a missing one, and the other two
 // keep a dead card from being brought back. rec is written as given:
@@ -125,15 +144,25 @@ func (s *Store) ReplaceCard(ctx context.Context, rec vault.CardRecord) error {
 	if err != nil {
 		return corrupt("card", err)
 	}
+	// The same card: a card-shaped token is short enough to be drawn
+	// again once its first card is gone, and an update must never land
+	// on the card that took it over.
+	sameCard := "fingerprint = :fp AND attribute_not_exists(customer_id)"
+	values := map[string]types.AttributeValue{
+		":m":   &types.AttributeValueMemberS{Value: rec.MerchantID},
+		":now": epochValue(s.now()),
+		":fp":  &types.AttributeValueMemberS{Value: rec.Fingerprint},
+	}
+	if rec.CustomerID != "" {
+		sameCard = "fingerprint = :fp AND customer_id = :c"
+		values[":c"] = &types.AttributeValueMemberS{Value: rec.CustomerID}
+	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(s.table),
-		Item:                     item,
-		ConditionExpression:      aws.String("attribute_exists(pk) AND merchant_id = :m AND attribute_not_exists(deleted) AND (attribute_not_exists(#ttl) OR #ttl > :now)"),
-		ExpressionAttributeNames: map[string]string{"#ttl": attrTTL},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":m":   &types.AttributeValueMemberS{Value: rec.MerchantID},
-			":now": epochValue(s.now()),
-		},
+		TableName:                 aws.String(s.table),
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_exists(pk) AND merchant_id = :m AND " + sameCard + " AND attribute_not_exists(deleted) AND (attribute_not_exists(#ttl) OR #ttl > :now)"),
+		ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
+		ExpressionAttributeValues: values,
 	})
 	return conditional("PutItem", err, vault.ErrNotFound)
 }
@@ -160,6 +189,9 @@ func (s *Store) Card(ctx context.Context, token string) (vault.CardRecord, error
 		return vault.CardRecord{}, corrupt("card", err)
 	}
 	rec, err := it.record(token)
+	if vaulterr.CodeOf(err) == vaulterr.Integrity {
+		return vault.CardRecord{}, err
+	}
 	if err != nil {
 		return vault.CardRecord{}, corrupt("card", err)
 	}

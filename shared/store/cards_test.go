@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cardvault/vault/shared/card"
+	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/vault"
 )
 
@@ -200,5 +201,40 @@ func TestCardIndexShardsSpreadAMerchant(t *testing.T) {
 	}
 	if pk := merchantIndexPK("m#1", 7); pk != "MERCHANT#m%231#07" {
 		t.Errorf("merchantIndexPK = %q", pk)
+	}
+}
+
+// WithClearFields gives rotation the clear fields a listed record's
+// ciphertext binds, encoded as the vault encodes them, and refuses a
+// listing that is stale.
+func TestWithClearFields(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	rec := sampleCard("tok_clear")
+	if err := s.CreateCard(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	listed := vault.SealedRecord{
+		Ref:        envelope.RecordRef{Type: envelope.RecordCard, MerchantID: rec.MerchantID, ID: rec.Token},
+		Sealed:     rec.Sealed,
+		KeyVersion: rec.KeyVersion,
+		Key:        cardPK(rec.Token) + recordKeySep + cardSK,
+	}
+	got, err := s.WithClearFields(ctx, listed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Ref.Clear != vault.CardClearFields(rec) || got.Ref.Clear == "" {
+		t.Fatalf("clear fields %q, want %q", got.Ref.Clear, vault.CardClearFields(rec))
+	}
+	stale := listed
+	stale.Sealed = []byte("an older ciphertext")
+	if _, err := s.WithClearFields(ctx, stale); !errors.Is(err, vault.ErrConflict) {
+		t.Fatalf("WithClearFields of a stale listing = %v, want ErrConflict", err)
+	}
+	gone := listed
+	gone.Ref.ID, gone.Key = "tok_gone", cardPK("tok_gone")+recordKeySep+cardSK
+	if _, err := s.WithClearFields(ctx, gone); !errors.Is(err, vault.ErrConflict) {
+		t.Fatalf("WithClearFields of a deleted record = %v, want ErrConflict", err)
 	}
 }

@@ -69,6 +69,9 @@ func sanitize(op string, err error) error {
 // corrupt reports a stored item the store cannot read back: never a
 // client's fault and never retryable, so it is an internal error. The
 // cause names the item kind and the decoding failure, not its contents.
+// errNoListKey: a listing index entry without a readable key.
+var errNoListKey = errors.New("listing entry without a valid key")
+
 func corrupt(kind string, err error) error {
 	return vaulterr.Wrap(vaulterr.Internal, "internal error", fmt.Errorf("decoding stored %s: %w", kind, err))
 }

@@ -21,6 +21,15 @@ const (
 	// indexByMerchant finds a merchant's cards by key version (rotation,
 	// per-version record counts). Keys only: readers fetch what they need.
 	indexByMerchant = "by_merchant"
+
+	// indexByCustomer and indexByFingerprint list a merchant's saved
+	// cards of one customer, or of one fingerprint, newest first
+	// (list_cards). They share the sort key attrListSK.
+	indexByCustomer       = "by_customer"
+	indexByFingerprint    = "by_fingerprint"
+	attrCustomerListPK    = "customer_pk"
+	attrFingerprintListPK = "fingerprint_pk"
+	attrListSK            = "list_sk"
 )
 
 // Item key prefixes and sort keys. Each kind of item has its own partition
@@ -36,6 +45,9 @@ const (
 	merchantKeyPfx = "MKEY#"
 	versionPrefix  = "V#"
 	merchantGSIPfx = "MERCHANT#"
+	// Listing index partition keys: index keys only, never a table pk.
+	customerListPfx    = "CUST#"
+	fingerprintListPfx = "FPRINT#"
 
 	// shreddedSK is the tombstone of a shredded merchant, in its key
 	// partition. '~' sorts after every digit, so LatestKey's descending

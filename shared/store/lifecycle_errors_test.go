@@ -42,6 +42,7 @@ func TestLifecycleOnAMissingTableIsUnavailable(t *testing.T) {
 	_, _, calls["RecordsBelow"] = s.RecordsBelow(ctx, "m", 2, "", 10)
 	_, _, calls["RecordsOf"] = s.RecordsOf(ctx, "m", "", 10)
 	_, calls["CountRecords"] = s.CountRecords(ctx, "m", 1)
+	_, calls["WithClearFields"] = s.WithClearFields(ctx, card)
 	for name, err := range calls {
 		if code := vaulterr.CodeOf(err); code != vaulterr.Unavailable {
 			t.Errorf("%s on a missing table: code %s (%v), want unavailable", name, code, err)

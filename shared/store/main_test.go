@@ -24,7 +24,7 @@ func newTestStore(tb testing.TB) *Store {
 	if err := EnsureTable(context.Background(), client, table); err != nil {
 		tb.Fatalf("EnsureTable: %v", err)
 	}
-	return New(client, table)
+	return New(expressionsOnly{client}, table)
 }
 
 func testTableName(tb testing.TB) string {

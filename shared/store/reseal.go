@@ -37,29 +37,20 @@ func (s *Store) ResealRecord(ctx context.Context, rec vault.SealedRecord, sealed
 	if err != nil {
 		return err
 	}
-	// The one write per record of re-encryption uses DynamoDB's
-	// non-expression parameters (AttributeUpdates, Expected), which mean
-	// exactly "SET sealed, key_version, gsi1sk IF sealed = :old AND
-	// merchant_id = :m". AWS supports both forms alike; dynalite parses
-	// expressions with a slow grammar, and this spares it 15-40% of the
-	// call, which is what local re-encryption is bound by.
-	put := func(v types.AttributeValue) types.AttributeValueUpdate {
-		return types.AttributeValueUpdate{Action: types.AttributeActionPut, Value: v}
-	}
-	equals := func(v types.AttributeValue) types.ExpectedAttributeValue {
-		return types.ExpectedAttributeValue{ComparisonOperator: types.ComparisonOperatorEq, AttributeValueList: []types.AttributeValue{v}}
-	}
+	// Expressions, the current form of every DynamoDB write (the legacy
+	// AttributeUpdates/Expected parameters are not used anywhere: see
+	// TestNoLegacyDynamoDBParameters).
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table),
-		Key:       addr.key(),
-		AttributeUpdates: map[string]types.AttributeValueUpdate{
-			"sealed":      put(&types.AttributeValueMemberB{Value: sealed}),
-			"key_version": put(&types.AttributeValueMemberN{Value: strconv.FormatUint(uint64(version), 10)}),
-			attrGSI1SK:    put(&types.AttributeValueMemberS{Value: merchantIndexVersionPrefix(version) + addr.indexID}),
-		},
-		Expected: map[string]types.ExpectedAttributeValue{
-			"sealed":      equals(&types.AttributeValueMemberB{Value: rec.Sealed}),
-			"merchant_id": equals(&types.AttributeValueMemberS{Value: rec.Ref.MerchantID}),
+		TableName:           aws.String(s.table),
+		Key:                 addr.key(),
+		UpdateExpression:    aws.String("SET sealed = :sealed, key_version = :v, gsi1sk = :sk"),
+		ConditionExpression: aws.String("sealed = :old AND merchant_id = :m"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":sealed": &types.AttributeValueMemberB{Value: sealed},
+			":v":      &types.AttributeValueMemberN{Value: strconv.FormatUint(uint64(version), 10)},
+			":sk":     &types.AttributeValueMemberS{Value: merchantIndexVersionPrefix(version) + addr.indexID},
+			":old":    &types.AttributeValueMemberB{Value: rec.Sealed},
+			":m":      &types.AttributeValueMemberS{Value: rec.Ref.MerchantID},
 		},
 	})
 	return conditional("UpdateItem", err, vault.ErrConflict)

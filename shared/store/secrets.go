@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -96,13 +97,51 @@ func (s *Store) CreateSecretVersion(ctx context.Context, rec vault.SecretRecord)
 }
 
 // PruneSecretVersions deletes the versions older than keepFrom. It is
-// idempotent: a version already gone is simply not found again.
+// idempotent: a version already gone is simply not found again. Each put
+// prunes, so normally the only version to delete is keepFrom-1: it is
+// deleted by its key while one query looks for older leftovers (of a put
+// whose prune failed), so a prune costs one round trip, not a query and
+// then the deletes. Versions put meanwhile are above keepFrom and are
+// never touched.
 func (s *Store) PruneSecretVersions(ctx context.Context, merchantID, name string, keepFrom uint32) error {
 	if keepFrom == 0 {
 		return nil
 	}
-	_, err := s.deleteSecretVersions(ctx, secretPK(merchantID, name), versionKey(keepFrom-1))
-	return err
+	pk := secretPK(merchantID, name)
+	var deleteErr, leftoverErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: itemKey(pk, versionKey(keepFrom-1))})
+		if err != nil {
+			deleteErr = unavailable("DeleteItem", err)
+		}
+	})
+	if keepFrom > 1 {
+		_, leftoverErr = s.deleteSecretVersions(ctx, pk, versionKey(keepFrom-2))
+	}
+	wg.Wait()
+	if deleteErr != nil {
+		return deleteErr
+	}
+	return leftoverErr
+}
+
+// DeleteSecretVersion deletes the version rec names if it still holds
+// rec.Sealed, and does nothing otherwise: a version is written once, so
+// another ciphertext there means another put owns it.
+func (s *Store) DeleteSecretVersion(ctx context.Context, rec vault.SecretRecord) error {
+	if len(rec.Sealed) == 0 {
+		return nil
+	}
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 itemKey(secretPK(rec.MerchantID, rec.Name), versionKey(rec.Version)),
+		ConditionExpression: aws.String("sealed = :s"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s": &types.AttributeValueMemberB{Value: rec.Sealed},
+		},
+	})
+	return conditional("DeleteItem", err, nil)
 }
 
 // DeleteSecret deletes every version of a secret; vault.ErrNotFound if
@@ -141,9 +180,21 @@ func (s *Store) deleteSecretVersions(ctx context.Context, pk, upTo string) (int,
 		if len(out.Items) == 0 {
 			return deleted, nil
 		}
-		for _, key := range out.Items {
-			if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key}); err != nil {
-				return deleted, unavailable("DeleteItem", err)
+		// The versions found are deleted at once: one round trip for the
+		// page, however many versions it holds.
+		errs := make([]error, len(out.Items))
+		var wg sync.WaitGroup
+		for i, key := range out.Items {
+			wg.Go(func() {
+				if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key}); err != nil {
+					errs[i] = unavailable("DeleteItem", err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return deleted, err
 			}
 			deleted++
 		}

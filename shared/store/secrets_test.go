@@ -123,3 +123,30 @@ func sameSecret(t *testing.T, got, want vault.SecretRecord) {
 		t.Errorf("secret = %+v, want %+v", got, want)
 	}
 }
+
+// DeleteSecretVersion takes back one version, and only the very one it is
+// given: the version before it becomes the latest again.
+func TestDeleteSecretVersion(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	for v := uint32(1); v <= 2; v++ {
+		if err := s.CreateSecretVersion(ctx, sampleSecret("api_key", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := sampleSecret("api_key", 2)
+	other := second
+	other.Sealed = []byte("another put's ciphertext")
+	if err := s.DeleteSecretVersion(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if latest, err := s.LatestSecret(ctx, second.MerchantID, "api_key"); err != nil || latest.Version != 2 {
+		t.Fatalf("latest after deleting with another ciphertext = %d, %v; want 2 kept", latest.Version, err)
+	}
+	if err := s.DeleteSecretVersion(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if latest, err := s.LatestSecret(ctx, second.MerchantID, "api_key"); err != nil || latest.Version != 1 {
+		t.Fatalf("latest after DeleteSecretVersion = %d, %v; want 1", latest.Version, err)
+	}
+}

@@ -80,24 +80,48 @@ func active(t *types.TableDescription) bool {
 	return true
 }
 
-// checkSchema refuses a table whose keys or index differ from what the
+// checkSchema refuses a table whose keys or indexes differ from what the
 // store writes: every conditional write would otherwise fail as a
 // ValidationException at the first request instead of at start-up. An
-// index that does not project indexedAttributes is refused too: listings
-// would find records without their ciphertext.
+// index that does not project what its readers need is refused too:
+// rotation would find records without their ciphertext, listings cards
+// without their masked view.
 func checkSchema(t *types.TableDescription) error {
 	if !sameKeys(t.KeySchema, attrPK, attrSK) {
 		return fmt.Errorf("table %s exists with another key schema; want hash %q, range %q", aws.ToString(t.TableName), attrPK, attrSK)
 	}
+	for _, want := range indexDefinitions() {
+		if err := checkIndex(t, want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkIndex(t *types.TableDescription, want types.GlobalSecondaryIndex) error {
+	name := aws.ToString(want.IndexName)
+	hash, rng := keyNames(want.KeySchema)
 	for _, gsi := range t.GlobalSecondaryIndexes {
-		if aws.ToString(gsi.IndexName) == indexByMerchant && sameKeys(gsi.KeySchema, attrGSI1PK, attrGSI1SK) {
-			if !projects(gsi.Projection, indexedAttributes) {
-				return fmt.Errorf("table %s: index %s does not project %v (made by an earlier version of the vault?); the index must be recreated", aws.ToString(t.TableName), indexByMerchant, indexedAttributes)
+		if aws.ToString(gsi.IndexName) == name && sameKeys(gsi.KeySchema, hash, rng) {
+			if !projects(gsi.Projection, want.Projection.NonKeyAttributes) {
+				return fmt.Errorf("table %s: index %s does not project %v (made by an earlier version of the vault?); the index must be recreated", aws.ToString(t.TableName), name, want.Projection.NonKeyAttributes)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("table %s has no index %s on (%s, %s)", aws.ToString(t.TableName), indexByMerchant, attrGSI1PK, attrGSI1SK)
+	return fmt.Errorf("table %s has no index %s on (%s, %s) (made by an earlier version of the vault? locally, remove the dynalite directory; in AWS, deploy the template, which adds it)", aws.ToString(t.TableName), name, hash, rng)
+}
+
+func keyNames(schema []types.KeySchemaElement) (hash, rng string) {
+	for _, k := range schema {
+		switch k.KeyType {
+		case types.KeyTypeHash:
+			hash = aws.ToString(k.AttributeName)
+		case types.KeyTypeRange:
+			rng = aws.ToString(k.AttributeName)
+		}
+	}
+	return hash, rng
 }
 
 // projects reports whether an index projection includes every attribute
@@ -121,15 +145,7 @@ func projects(p *types.Projection, attrs []string) bool {
 }
 
 func sameKeys(schema []types.KeySchemaElement, hash, rng string) bool {
-	var gotHash, gotRange string
-	for _, k := range schema {
-		switch k.KeyType {
-		case types.KeyTypeHash:
-			gotHash = aws.ToString(k.AttributeName)
-		case types.KeyTypeRange:
-			gotRange = aws.ToString(k.AttributeName)
-		}
-	}
+	gotHash, gotRange := keyNames(schema)
 	return gotHash == hash && gotRange == rng
 }
 
@@ -139,22 +155,34 @@ func tableDefinition(table string) *dynamodb.CreateTableInput {
 	str := func(name string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS}
 	}
-	keys := func(hash, rng string) []types.KeySchemaElement {
-		return []types.KeySchemaElement{
-			{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String(rng), KeyType: types.KeyTypeRange},
-		}
-	}
 	return &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{str(attrPK), str(attrSK), str(attrGSI1PK), str(attrGSI1SK)},
-		KeySchema:            keys(attrPK, attrSK),
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName:  aws.String(indexByMerchant),
-			KeySchema:  keys(attrGSI1PK, attrGSI1SK),
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: indexedAttributes},
-		}},
+		TableName:   aws.String(table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			str(attrPK), str(attrSK), str(attrGSI1PK), str(attrGSI1SK),
+			str(attrCustomerListPK), str(attrFingerprintListPK), str(attrListSK),
+		},
+		KeySchema:              keySchema(attrPK, attrSK),
+		GlobalSecondaryIndexes: indexDefinitions(),
+	}
+}
+
+func keySchema(hash, rng string) []types.KeySchemaElement {
+	return []types.KeySchemaElement{
+		{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash},
+		{AttributeName: aws.String(rng), KeyType: types.KeyTypeRange},
+	}
+}
+
+// indexDefinitions are the table's global secondary indexes.
+func indexDefinitions() []types.GlobalSecondaryIndex {
+	include := func(attrs []string) *types.Projection {
+		return &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: attrs}
+	}
+	return []types.GlobalSecondaryIndex{
+		{IndexName: aws.String(indexByMerchant), KeySchema: keySchema(attrGSI1PK, attrGSI1SK), Projection: include(indexedAttributes)},
+		{IndexName: aws.String(indexByCustomer), KeySchema: keySchema(attrCustomerListPK, attrListSK), Projection: include(listedAttributes)},
+		{IndexName: aws.String(indexByFingerprint), KeySchema: keySchema(attrFingerprintListPK, attrListSK), Projection: include(listedAttributes)},
 	}
 }
 
@@ -164,3 +192,13 @@ func tableDefinition(table string) *dynamodb.CreateTableInput {
 // items. Only ciphertext and its references: the index holds nothing a
 // reader without the merchant's key could use.
 var indexedAttributes = []string{"merchant_id", "sealed", "key_version", "name", "version"}
+
+// listedAttributes are what the listing indexes project beside the keys:
+// the masked view list_cards answers and the expiry that hides a card,
+// so that a page is one Query with no read of the items. Never the
+// ciphertext: the listing function holds no key, and the index no more
+// than the masked view.
+var listedAttributes = []string{
+	"merchant_id", "customer_id", "fingerprint", "first4", "last4", "display", "brand",
+	"exp_month", "exp_year", "created_at", "expires_at", "ttl",
+}

@@ -41,12 +41,43 @@ func TestEnsureTableIsIdempotent(t *testing.T) {
 	if out.Table.BillingModeSummary == nil || out.Table.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 		t.Errorf("billing mode = %+v, want PAY_PER_REQUEST", out.Table.BillingModeSummary)
 	}
-	if len(out.Table.GlobalSecondaryIndexes) != 1 {
-		t.Fatalf("indexes = %d, want 1", len(out.Table.GlobalSecondaryIndexes))
+	want := map[string][]string{indexByMerchant: indexedAttributes, indexByCustomer: listedAttributes, indexByFingerprint: listedAttributes}
+	if len(out.Table.GlobalSecondaryIndexes) != len(want) {
+		t.Fatalf("indexes = %d, want %d", len(out.Table.GlobalSecondaryIndexes), len(want))
 	}
-	gsi := out.Table.GlobalSecondaryIndexes[0]
-	if aws.ToString(gsi.IndexName) != indexByMerchant || !projects(gsi.Projection, indexedAttributes) {
-		t.Errorf("index = %s %+v, want %s projecting %v", aws.ToString(gsi.IndexName), gsi.Projection, indexByMerchant, indexedAttributes)
+	for _, gsi := range out.Table.GlobalSecondaryIndexes {
+		attrs, ok := want[aws.ToString(gsi.IndexName)]
+		if !ok || !projects(gsi.Projection, attrs) {
+			t.Errorf("index = %s %+v, want one of %v with its projection", aws.ToString(gsi.IndexName), gsi.Projection, want)
+		}
+	}
+}
+
+// A table made before the listing indexes existed is refused with a
+// message naming the missing index (dynalite cannot add one in place).
+func TestEnsureTableRefusesATableWithoutTheListingIndexes(t *testing.T) {
+	ctx := context.Background()
+	client := NewLocalClient(dynalite.ForTest(t))
+	table := testTableName(t)
+	def := tableDefinition(table)
+	def.GlobalSecondaryIndexes = def.GlobalSecondaryIndexes[:1]
+	def.AttributeDefinitions = def.AttributeDefinitions[:4]
+	if _, err := client.CreateTable(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	err := EnsureTable(ctx, client, table)
+	if err == nil || !strings.Contains(err.Error(), "no index "+indexByCustomer) {
+		t.Fatalf("EnsureTable without the listing indexes = %v, want a refusal naming %s", err, indexByCustomer)
+	}
+}
+
+// The listing indexes are read by a function holding no key: they must
+// never carry the ciphertext.
+func TestListingIndexesProjectNoCiphertext(t *testing.T) {
+	for _, a := range listedAttributes {
+		if a == "sealed" {
+			t.Fatal("a listing index projects sealed")
+		}
 	}
 }
 
@@ -99,17 +130,20 @@ func (d *describeScript) DescribeTable(_ context.Context, in *dynamodb.DescribeT
 	status := d.statuses[min(d.calls, len(d.statuses)-1)]
 	d.calls++
 	def := tableDefinition(aws.ToString(in.TableName))
-	gsi := def.GlobalSecondaryIndexes[0]
-	return &dynamodb.DescribeTableOutput{Table: &types.TableDescription{
-		TableName:   in.TableName,
-		TableStatus: status,
-		KeySchema:   def.KeySchema,
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndexDescription{{
+	var indexes []types.GlobalSecondaryIndexDescription
+	for _, gsi := range def.GlobalSecondaryIndexes {
+		indexes = append(indexes, types.GlobalSecondaryIndexDescription{
 			IndexName:   gsi.IndexName,
 			IndexStatus: types.IndexStatusActive,
 			KeySchema:   gsi.KeySchema,
 			Projection:  gsi.Projection,
-		}},
+		})
+	}
+	return &dynamodb.DescribeTableOutput{Table: &types.TableDescription{
+		TableName:              in.TableName,
+		TableStatus:            status,
+		KeySchema:              def.KeySchema,
+		GlobalSecondaryIndexes: indexes,
 	}}, nil
 }
 

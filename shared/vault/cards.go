@@ -5,7 +5,6 @@ package vault
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -34,6 +33,21 @@ type Caller struct {
 	ClientID   string
 	MerchantID string
 	JTI        string
+	// Witness, when set, records the request's audit event before an
+	// operation makes a change that cannot be undone (a deletion, a
+	// shred, a new key version); an error stops the change and is
+	// returned. The API sets it for the operations that fail closed when
+	// their audit event cannot be recorded.
+	Witness func(ctx context.Context, t Trace) error
+}
+
+// witness records the request's event, if the caller wants it recorded
+// before an irreversible change.
+func (c Caller) witness(ctx context.Context, t Trace) error {
+	if c.Witness == nil {
+		return nil
+	}
+	return c.Witness(ctx, t)
 }
 
 // CardInput is card data as a client sent it. Number and HolderName stay
@@ -52,6 +66,10 @@ type VaultCardInput struct {
 	Card       CardInput
 	// TTL is the card's lifetime; zero means it lives until deleted.
 	TTL time.Duration
+	// TokenFormat is the shape of a new card's token; "" is
+	// TokenFormatOpaque. A duplicate keeps the token it has, whatever its
+	// format.
+	TokenFormat TokenFormat
 }
 
 // CardView is what vault_card and get_masked answer: nothing in it needs a
@@ -77,6 +95,16 @@ type Trace struct {
 	// and from the keyring.
 	KeyCacheHits   int
 	KeyCacheMisses int
+	// Undo, set by an operation that stored something (vault_card,
+	// put_secret), takes the write back: the API calls it when the
+	// request's audit event cannot be recorded, so that nothing stays
+	// stored unaudited.
+	Undo func(ctx context.Context) error
+	// Forward describes a forward (nil for every other operation).
+	Forward *ForwardTrace
+	// JobID names the import or export job a request creates, so that
+	// the event witnessed before the job exists names it.
+	JobID string
 }
 
 // usedKeys records a key lookup in the trace.
@@ -150,6 +178,10 @@ func validateCard(in CardInput, now time.Time) (validatedCard, error) {
 // always maps to the same token, even under concurrent requests.
 func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView, Trace, error) {
 	now := v.now().UTC()
+	format, ok := ParseTokenFormat(string(in.TokenFormat))
+	if !ok {
+		return CardView{}, Trace{}, vaulterr.New(vaulterr.Malformed, `token_format must be "opaque" or "card"`)
+	}
 	c, err := validateCard(in.Card, now)
 	if err != nil {
 		return CardView{}, Trace{}, err
@@ -157,73 +189,168 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	if in.TTL != 0 && (in.TTL < MinCardTTL || in.TTL > MaxCardTTL) {
 		return CardView{}, Trace{}, vaulterr.New(vaulterr.InvalidCard, "ttl_seconds must be between 60 and 315360000")
 	}
-	if err := checkMerchant(ctx, v.merchants, in.MerchantID); err != nil {
-		return CardView{}, Trace{}, err
+	// A warm process holds the merchant's keys, so it can fingerprint the
+	// card at once and look for a duplicate while it reads the merchant's
+	// state: both are reads, so a request refused after them has changed
+	// nothing. A cold one loads its keys only once the request is
+	// admitted, since a merchant's first request creates them.
+	keys, warm := v.keys.CachedPrimary(in.MerchantID)
+	var (
+		merErr, indexErr error
+		indexed          string // the token a live index entry points at
+	)
+	if warm {
+		key := CardIndexKey{in.MerchantID, in.CustomerID, cardFingerprint(keys, c.digits)}
+		inParallel(
+			func() { merErr = checkMerchant(ctx, v.merchants, in.MerchantID) },
+			func() { indexed, indexErr = v.cards.CardIndex(ctx, key) },
+		)
+		if errors.Is(indexErr, ErrNotFound) {
+			indexErr = nil
+		}
+	} else {
+		merErr = checkMerchant(ctx, v.merchants, in.MerchantID)
+	}
+	if merErr != nil {
+		return CardView{}, Trace{}, merErr
+	}
+	if indexErr != nil {
+		return CardView{}, Trace{}, indexErr
 	}
 	// Everything is checked: from here on the request is carried out, so
 	// its id is spent first. A replay is refused before anything changes.
-	if err := consume(ctx, v.replay, in.Caller, now); err != nil {
-		return CardView{}, Trace{}, err
+	// A duplicate's record is read meanwhile.
+	var (
+		consumeErr, currentErr error
+		current                CardRecord
+	)
+	if indexed != "" {
+		inParallel(
+			func() { consumeErr = consume(ctx, v.replay, in.Caller, now) },
+			func() { current, currentErr = v.cards.Card(ctx, indexed) },
+		)
+	} else {
+		consumeErr = consume(ctx, v.replay, in.Caller, now)
 	}
-	keys, usage, err := v.keys.Primary(ctx, in.MerchantID)
-	if err != nil {
-		return CardView{}, Trace{}, mapKeyError(err)
+	if consumeErr != nil {
+		return CardView{}, Trace{}, consumeErr
+	}
+	usage := envelope.Usage{}
+	if !warm {
+		if keys, usage, err = v.keys.Primary(ctx, in.MerchantID); err != nil {
+			return CardView{}, Trace{}, mapKeyError(err)
+		}
 	}
 	trace := Trace{KeyVersion: keys.Version()}
 	trace.usedKeys(usage)
 
-	token, err := newToken()
-	if err != nil {
-		return CardView{}, trace, err
-	}
-	rec := newCardRecord(keys, in.MerchantID, in.CustomerID, token, c, now)
-	if in.TTL > 0 {
-		rec.ExpiresAt = now.Add(in.TTL)
-	}
-	if err := v.sealCard(keys, &rec, c.sealed); err != nil {
-		return CardView{}, trace, err
-	}
-	view, err := v.storeCard(ctx, keys, rec, c.sealed)
-	trace.Token = view.Token
-	return view, trace, err
-}
-
-// newCardRecord is the record of a validated card under a new token:
-// vault_card and imports build it the same way.
-func newCardRecord(keys *envelope.MerchantKeys, merchantID, customerID, token string, c validatedCard, now time.Time) CardRecord {
-	return CardRecord{
-		Token:       token,
-		MerchantID:  merchantID,
-		CustomerID:  customerID,
-		Fingerprint: "fp_" + base64.RawURLEncoding.EncodeToString(keys.Fingerprint("card-number", []byte(c.digits))),
+	rec := CardRecord{
+		MerchantID:  in.MerchantID,
+		CustomerID:  in.CustomerID,
+		Fingerprint: cardFingerprint(keys, c.digits),
 		Masked:      c.masked,
 		KeyVersion:  keys.Version(),
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
+	if in.TTL > 0 {
+		rec.ExpiresAt = now.Add(in.TTL)
+	}
+	rec.Token, err = newToken(format, c.digits)
+	if err != nil {
+		return CardView{}, trace, err
+	}
+	if indexed != "" && currentErr == nil && holdsCard(current, CardIndexKey{rec.MerchantID, rec.CustomerID, rec.Fingerprint}) && !current.Deleted && !expired(current, now) {
+		// The card is vaulted already: update it as storeCard would, with
+		// no claim. If it changed meanwhile, storeCard starts over.
+		view, undo, err := v.replaceDuplicate(ctx, keys, current, rec, c.sealed)
+		if !errors.Is(err, ErrNotFound) {
+			trace.Token = view.Token
+			trace.Undo = undo
+			return view, trace, err
+		}
+	} else if currentErr != nil && !errors.Is(currentErr, ErrNotFound) {
+		return CardView{}, trace, currentErr
+	}
+
+	if err := v.sealCard(keys, &rec, c.sealed); err != nil {
+		return CardView{}, trace, err
+	}
+	view, undo, err := v.storeCard(ctx, keys, rec, c.sealed, format)
+	trace.Token = view.Token
+	trace.Undo = undo
+	return view, trace, err
 }
+
+// cardFingerprint is the merchant-keyed fingerprint of a card number,
+// which duplicate detection is keyed by.
+func cardFingerprint(keys *envelope.MerchantKeys, digits string) string {
+	return "fp_" + base64.RawURLEncoding.EncodeToString(keys.Fingerprint("card-number", []byte(digits)))
+}
+
+// replaceDuplicate updates the stored card current with a new vaulting
+// of it (rec: the masked view, expiry and holder just given), keeping its
+// token and creation time; ErrNotFound if current was deleted, expired or
+// replaced meanwhile. It returns how to put current back.
+func (v *CardVault) replaceDuplicate(ctx context.Context, keys *envelope.MerchantKeys, current, rec CardRecord, sc sealedCard) (CardView, func(context.Context) error, error) {
+	// The duplicate's record is sealed again beside its clear fields,
+	// which binds them anew: check first that it is the record the
+	// vault wrote, so that a tampered one is reported, not blessed.
+	if _, _, err := v.openCard(ctx, current); err != nil {
+		return CardView{}, nil, err
+	}
+	updated := current
+	updated.Masked = rec.Masked
+	updated.UpdatedAt = rec.UpdatedAt
+	if err := v.sealCard(keys, &updated, sc); err != nil {
+		return CardView{}, nil, err
+	}
+	if err := v.cards.ReplaceCard(ctx, updated); err != nil {
+		return CardView{}, nil, err
+	}
+	restore := func(ctx context.Context) error { return v.cards.ReplaceCard(ctx, current) }
+	return viewOf(updated, true), restore, nil
+}
+
+// maxTokenCollisions bounds how often a new card's token is drawn again
+// because another record already holds it. Opaque tokens (128 random
+// bits) never collide; a card-shaped token of a 12-digit number has only
+// 9,000 possible middles per first 4 and last 4, so a collision is rare
+// but real, and each redraw meets one with the probability that such
+// tokens are taken: 16 redraws fail only if the space is nearly full.
+const maxTokenCollisions = 16
 
 // storeCard writes a new card under rec.Token, or updates the card the
 // merchant and customer already have for the same number. Every step is
 // a conditional write, so concurrent requests for one new card agree on
 // one token without transactions; a lost race is retried from the index.
-func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, rec CardRecord, sc sealedCard) (CardView, error) {
+// A token already held by another record (a card-shaped token's
+// collision) is never overwritten: the index entry moves to a fresh
+// token and the card is created there. It returns how to take its write
+// back: delete the card it created, or put back the duplicate's record as
+// it was.
+func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, rec CardRecord, sc sealedCard, format TokenFormat) (CardView, func(context.Context) error, error) {
 	key := CardIndexKey{rec.MerchantID, rec.CustomerID, rec.Fingerprint}
+	deleteCreated := func(created CardRecord) func(context.Context) error {
+		return func(ctx context.Context) error { return v.cards.DeleteCreatedCard(ctx, created) }
+	}
+	collisions := 0
 	for attempt := 0; attempt < 4; attempt++ {
 		existing, err := v.cards.ClaimCardIndex(ctx, key, rec.Token, rec.ExpiresAt)
 		if err == nil {
 			err = v.cards.CreateCard(ctx, rec)
 			if err == nil {
-				return viewOf(rec, false), nil
+				return viewOf(rec, false), deleteCreated(rec), nil
 			}
 			if !errors.Is(err, ErrConflict) {
-				return CardView{}, err
+				return CardView{}, nil, err
 			}
 			// A concurrent duplicate found our index entry and wrote the
-			// record first; update it as that request's duplicate would.
+			// record first (update it as that request's duplicate would),
+			// or the token is another record's (below).
 			existing = rec.Token
 		} else if !errors.Is(err, ErrConflict) {
-			return CardView{}, err
+			return CardView{}, nil, err
 		}
 
 		current, err := v.cards.Card(ctx, existing)
@@ -234,46 +361,60 @@ func (v *CardVault) storeCard(ctx context.Context, keys *envelope.MerchantKeys, 
 			dup := rec
 			dup.Token = existing
 			if err := v.sealCard(keys, &dup, sc); err != nil {
-				return CardView{}, err
+				return CardView{}, nil, err
 			}
 			if err := v.cards.CreateCard(ctx, dup); err == nil {
-				return viewOf(dup, true), nil
+				return viewOf(dup, true), deleteCreated(dup), nil
 			} else if !errors.Is(err, ErrConflict) {
-				return CardView{}, err
+				return CardView{}, nil, err
 			}
 			continue
 		case err != nil:
-			return CardView{}, err
+			return CardView{}, nil, err
 		}
-		if current.MerchantID != rec.MerchantID {
-			// Index entries are per merchant; a token of another merchant
+		occupied := !holdsCard(current, key)
+		if occupied && !isCardToken(existing) {
+			// Index entries are per merchant, customer and card, and an
+			// opaque token is never drawn twice: a record of another card
 			// here means the table was tampered with.
-			return CardView{}, vaulterr.New(vaulterr.Integrity, "card index points at another merchant's record")
+			return CardView{}, nil, vaulterr.New(vaulterr.Integrity, "card index points at another card's record")
 		}
-		if current.Deleted || expired(current, rec.UpdatedAt) {
-			// The entry outlived its card (a delete cut short, or an expiry
-			// not yet purged): the card is gone, so this one is new.
+		if occupied || current.Deleted || expired(current, rec.UpdatedAt) {
+			// The entry's token is no live card of this key: another card
+			// holds it (a card-shaped token drawn twice), or its card is
+			// gone (a delete cut short, an expiry not yet purged). Move the
+			// entry to a token of our own; if that is the token in the way,
+			// draw a new one first.
+			if existing == rec.Token {
+				if collisions++; collisions > maxTokenCollisions {
+					return CardView{}, nil, vaulterr.New(vaulterr.Unavailable, "no free token found for this card; retry")
+				}
+				attempt-- // a redraw is not a lost race
+				if rec.Token, err = newToken(format, sc.Number); err != nil {
+					return CardView{}, nil, err
+				}
+				if err := v.sealCard(keys, &rec, sc); err != nil {
+					return CardView{}, nil, err
+				}
+			}
 			err := v.cards.TakeOverCardIndex(ctx, key, existing, rec.Token, rec.ExpiresAt)
 			if err != nil && !errors.Is(err, ErrConflict) {
-				return CardView{}, err
+				return CardView{}, nil, err
 			}
 			continue
 		}
-		updated := current
-		updated.Masked = rec.Masked
-		updated.UpdatedAt = rec.UpdatedAt
-		if err := v.sealCard(keys, &updated, sc); err != nil {
-			return CardView{}, err
-		}
-		err = v.cards.ReplaceCard(ctx, updated)
-		if err == nil {
-			return viewOf(updated, true), nil
-		}
+		view, undo, err := v.replaceDuplicate(ctx, keys, current, rec, sc)
 		if !errors.Is(err, ErrNotFound) {
-			return CardView{}, err
+			return view, undo, err
 		}
 	}
-	return CardView{}, vaulterr.New(vaulterr.Unavailable, "card record kept changing; retry")
+	return CardView{}, nil, vaulterr.New(vaulterr.Unavailable, "card record kept changing; retry")
+}
+
+// holdsCard reports whether rec is the card of index key: same merchant,
+// customer and fingerprint.
+func holdsCard(rec CardRecord, key CardIndexKey) bool {
+	return rec.MerchantID == key.MerchantID && rec.CustomerID == key.CustomerID && rec.Fingerprint == key.Fingerprint
 }
 
 func expired(rec CardRecord, now time.Time) bool {
@@ -286,13 +427,14 @@ func (v *CardVault) sealCard(keys *envelope.MerchantKeys, rec *CardRecord, c sea
 		return err
 	}
 	defer secret.Wipe(plaintext)
-	rec.Sealed, err = keys.Seal(cardRef(rec.MerchantID, rec.Token), plaintext)
 	rec.KeyVersion = keys.Version()
+	rec.Sealed, err = keys.Seal(cardRef(*rec), plaintext)
 	return err
 }
 
-func cardRef(merchantID, token string) envelope.RecordRef {
-	return envelope.RecordRef{Type: envelope.RecordCard, MerchantID: merchantID, ID: token}
+// cardRef names a card record and binds its clear fields.
+func cardRef(rec CardRecord) envelope.RecordRef {
+	return envelope.RecordRef{Type: envelope.RecordCard, MerchantID: rec.MerchantID, ID: rec.Token, Clear: CardClearFields(rec)}
 }
 
 func viewOf(rec CardRecord, duplicate bool) CardView {
@@ -305,27 +447,6 @@ func viewOf(rec CardRecord, duplicate bool) CardView {
 		CreatedAt:   rec.CreatedAt,
 		Duplicate:   duplicate,
 	}
-}
-
-// newToken is "tok_" and 128 random bits: unguessable, and spread evenly
-// over the table's partitions.
-func newToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return "tok_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-// validToken reports whether token has the shape newToken gives, so that
-// no arbitrary route input reaches the store.
-func validToken(token string) bool {
-	const prefix = "tok_"
-	if len(token) != len(prefix)+22 || token[:len(prefix)] != prefix {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(token[len(prefix):])
-	return err == nil
 }
 
 // consume spends the caller's request id.
@@ -344,10 +465,20 @@ func liveCard(ctx context.Context, cards CardStore, merchants MerchantStatus, me
 	if !validToken(token) {
 		return CardRecord{}, vaulterr.New(vaulterr.NotFound, "no such card")
 	}
-	if err := checkMerchant(ctx, merchants, merchantID); err != nil {
-		return CardRecord{}, err
+	// The merchant's state and the record are read at once: one round
+	// trip. Reading another merchant's record, or a shredded merchant's,
+	// changes nothing, and neither is answered.
+	var (
+		rec         CardRecord
+		err, merErr error
+	)
+	inParallel(
+		func() { merErr = checkMerchant(ctx, merchants, merchantID) },
+		func() { rec, err = cards.Card(ctx, token) },
+	)
+	if merErr != nil {
+		return CardRecord{}, merErr
 	}
-	rec, err := cards.Card(ctx, token)
 	if errors.Is(err, ErrNotFound) {
 		return CardRecord{}, vaulterr.New(vaulterr.NotFound, "no such card")
 	}

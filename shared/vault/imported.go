@@ -6,7 +6,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -41,8 +43,16 @@ const importConcurrency = 16
 // (invalid card, customer id) is its own result and does not stop the
 // others. The error is for the batch as a whole (merchant shredded, keys
 // or store unavailable): then no result is to be trusted and the batch
-// is run again.
-func (v *CardVault) VaultImported(ctx context.Context, merchantID string, rows []ImportedCard) ([]ImportedResult, Trace, error) {
+// is run again. format is the job's token_format: each row's Token must
+// be of it (ImportToken draws one), and a card-shaped token that turns
+// out to be another record's is redrawn as vault_card redraws it.
+func (v *CardVault) VaultImported(ctx context.Context, merchantID string, format TokenFormat, rows []ImportedCard) ([]ImportedResult, Trace, error) {
+	if _, ok := ParseTokenFormat(string(format)); !ok {
+		return nil, Trace{}, vaulterr.New(vaulterr.Malformed, `token_format must be "opaque" or "card"`)
+	}
+	if format == "" {
+		format = TokenFormatOpaque
+	}
 	if err := checkMerchant(ctx, v.merchants, merchantID); err != nil {
 		return nil, Trace{}, err
 	}
@@ -65,7 +75,7 @@ func (v *CardVault) VaultImported(ctx context.Context, merchantID string, rows [
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				view, err := v.vaultImported(ctx, keys, merchantID, rows[i])
+				view, err := v.vaultImported(ctx, keys, merchantID, format, rows[i])
 				results[i] = ImportedResult{View: view, Err: err}
 				if err != nil && rowFailsBatch(err) {
 					mu.Lock()
@@ -97,7 +107,7 @@ func rowFailsBatch(err error) bool {
 	return true
 }
 
-func (v *CardVault) vaultImported(ctx context.Context, keys *envelope.MerchantKeys, merchantID string, row ImportedCard) (CardView, error) {
+func (v *CardVault) vaultImported(ctx context.Context, keys *envelope.MerchantKeys, merchantID string, format TokenFormat, row ImportedCard) (CardView, error) {
 	now := v.now().UTC()
 	c, err := validateCard(row.Card, now)
 	if err != nil {
@@ -106,21 +116,56 @@ func (v *CardVault) vaultImported(ctx context.Context, keys *envelope.MerchantKe
 	if row.CustomerID != "" && utf8.RuneCountInString(row.CustomerID) > MaxCustomerIDChars {
 		return CardView{}, vaulterr.New(vaulterr.InvalidCard, "customer_id must be 1 to 128 characters")
 	}
-	if !validToken(row.Token) {
+	if !tokenFits(format, row.Token, c.digits) {
 		return CardView{}, vaulterr.New(vaulterr.Internal, "internal error")
 	}
-	rec := newCardRecord(keys, merchantID, row.CustomerID, row.Token, c, now)
+	rec := CardRecord{
+		Token:       row.Token,
+		MerchantID:  merchantID,
+		CustomerID:  row.CustomerID,
+		Fingerprint: cardFingerprint(keys, c.digits),
+		Masked:      c.masked,
+		KeyVersion:  keys.Version(),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	// Sealed as vault_card seals (record format 2: the AAD binds the
+	// record's clear fields), and stored by the same conditional writes.
 	if err := v.sealCard(keys, &rec, c.sealed); err != nil {
 		return CardView{}, err
 	}
-	return v.storeCard(ctx, keys, rec, c.sealed)
+	view, _, err := v.storeCard(ctx, keys, rec, c.sealed, format)
+	return view, err
+}
+
+// tokenFits reports whether token is a new token of format for the card
+// whose validated number is digits: opaque, or card-shaped with the
+// number's length, first 4 and last 4.
+func tokenFits(format TokenFormat, token, digits string) bool {
+	if format != TokenFormatCard {
+		return validOpaqueToken(token)
+	}
+	n := len(digits)
+	return isCardToken(token) && len(token) == n && token[:4] == digits[:4] && token[n-4:] == digits[n-4:]
 }
 
 // MaxCustomerIDChars bounds customer_id, per the contract.
 const MaxCustomerIDChars = 128
 
-// NewToken draws a fresh opaque card token ("tok_" and 128 random bits).
-func NewToken() (string, error) { return newToken() }
+// ImportToken draws the token an imported card gets if it is new: of
+// format, for the card number as the file gives it. A number that is no
+// card (the row will be refused) gets an opaque token, which is never
+// used.
+func ImportToken(format TokenFormat, number secret.Secret[string]) (string, error) {
+	if format != TokenFormatCard {
+		return newOpaqueToken()
+	}
+	digits, err := card.Normalize(number.Reveal())
+	if err != nil || len(digits) < minCardTokenDigits || len(digits) > maxCardTokenDigits {
+		return newOpaqueToken()
+	}
+	return newCardToken(digits)
+}
 
 // SpendRequest spends the caller's request id (replay window), for
 // operations outside this package that carry a request out.

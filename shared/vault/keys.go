@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
-	"github.com/cardvault/vault/shared/secret"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -86,7 +87,7 @@ func NewKeyLifecycle(keys *envelope.Manager, life *envelope.Lifecycle, admin env
 		opts.Workers = 16
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = logging.New(os.Stderr, slog.LevelInfo)
 	}
 	settle, keyTTL := keys.CacheTTLs()
 	return &KeyLifecycle{keys: keys, life: life, admin: admin, records: records, replay: replay, work: work,
@@ -112,6 +113,12 @@ func (l *KeyLifecycle) RotateKeys(ctx context.Context, c Caller) (KeyStatus, Tra
 	if err := l.admit(ctx, c); err != nil {
 		return KeyStatus{}, Trace{}, err
 	}
+	// No witness here: the request's event names the new version and the
+	// KMS calls that made it, so it is recorded after. A new version cannot
+	// be taken back if that fails (this and other containers may already
+	// seal with it), and needs no taking back: it holds no data, and older
+	// versions are destroyed only once re-encryption has moved every
+	// record, with events of its own.
 	stored, usage, err := l.rotate(ctx, c.MerchantID)
 	trace := Trace{KeyVersion: stored.Version}
 	trace.usedKeys(usage)
@@ -183,20 +190,35 @@ func (l *KeyLifecycle) GetKeys(ctx context.Context, c Caller) (KeyStatus, Trace,
 
 // Status reads a merchant's key status.
 func (l *KeyLifecycle) Status(ctx context.Context, merchantID string) (KeyStatus, error) {
-	versions, err := l.admin.Keys(ctx, merchantID)
-	if err != nil {
+	// The versions and the rotation state are read at once, then every
+	// version's records are counted at once: two round trips in all.
+	var (
+		versions        []envelope.StoredKey
+		st              RotationState
+		keysErr, rotErr error
+	)
+	inParallel(
+		func() { versions, keysErr = l.admin.Keys(ctx, merchantID) },
+		func() { st, rotErr = l.records.RotationState(ctx, merchantID) },
+	)
+	if err := firstError(keysErr, rotErr); err != nil {
 		return KeyStatus{}, err
 	}
-	st, err := l.records.RotationState(ctx, merchantID)
-	if err != nil {
+	counts := make([]int, len(versions))
+	countErrs := make([]error, len(versions))
+	counting := make([]func(), len(versions))
+	for i, k := range versions {
+		counting[i] = func() { counts[i], countErrs[i] = l.records.CountRecords(ctx, merchantID, k.Version) }
+	}
+	if len(counting) > 0 {
+		inParallel(counting...)
+	}
+	if err := firstError(countErrs...); err != nil {
 		return KeyStatus{}, err
 	}
 	status := KeyStatus{MerchantID: merchantID, Rotation: RotationStatus{Running: st.Running, StartedAt: st.StartedAt, Reencrypted: st.Reencrypted}}
-	for _, k := range versions {
-		n, err := l.records.CountRecords(ctx, merchantID, k.Version)
-		if err != nil {
-			return KeyStatus{}, err
-		}
+	for i, k := range versions {
+		n := counts[i]
 		status.Versions = append(status.Versions, KeyVersionStatus{Version: k.Version, State: k.State, CreatedAt: k.CreatedAt, Records: n})
 		if k.Version > status.PrimaryVersion {
 			status.PrimaryVersion = k.Version
@@ -217,6 +239,9 @@ func (l *KeyLifecycle) Status(ctx context.Context, merchantID string) (KeyStatus
 // merchant can be decrypted, and its cards and secrets answer not_found.
 func (l *KeyLifecycle) ShredMerchant(ctx context.Context, c Caller) (Trace, error) {
 	if err := l.admit(ctx, c); err != nil {
+		return Trace{}, err
+	}
+	if err := c.witness(ctx, Trace{}); err != nil {
 		return Trace{}, err
 	}
 	if err := l.life.Shred(ctx, c.MerchantID, l.now().UTC()); err != nil {
@@ -393,16 +418,23 @@ func (l *KeyLifecycle) resealOne(ctx context.Context, merchantID string, target 
 	if err != nil || version != rec.KeyVersion {
 		return integrityError()
 	}
+	// A format 2 record keeps the clear-field tag it was sealed with. A
+	// format 1 record moves to format 2 here, bound to its clear fields as
+	// they are now (nothing authenticated them before), which a listing
+	// does not carry: they are read from the item.
+	if format, _ := envelope.FormatOf(rec.Sealed); format == envelope.FormatUnbound {
+		if rec, err = l.records.WithClearFields(ctx, rec); err != nil {
+			return err
+		}
+	}
 	old, _, err := l.keys.Version(ctx, merchantID, version)
 	if err != nil {
 		return mapKeyError(err)
 	}
-	plaintext, err := old.Open(rec.Ref, rec.Sealed)
-	if err != nil {
+	sealed, err := target.Reseal(old, rec.Ref, rec.Sealed)
+	if errors.Is(err, envelope.ErrOpen) {
 		return integrityError()
 	}
-	defer secret.Wipe(plaintext)
-	sealed, err := target.Seal(rec.Ref, plaintext)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,11 @@ type CardStore interface {
 	// then it returns the existing entry's token and ErrConflict. An entry
 	// carries the card's expiry so that it does not outlive the card.
 	ClaimCardIndex(ctx context.Context, key CardIndexKey, token string, expiresAt time.Time) (existingToken string, err error)
+	// CardIndex returns the token key's live entry points at, or
+	// ErrNotFound when there is none or it has expired. It only reads, so
+	// vault_card may look before the request is admitted: a duplicate then
+	// needs no claim.
+	CardIndex(ctx context.Context, key CardIndexKey) (token string, err error)
 	// CreateCard stores rec unless its token exists (ErrConflict).
 	CreateCard(ctx context.Context, rec CardRecord) error
 	// ReplaceCard overwrites an existing record of the same merchant
@@ -71,6 +76,12 @@ type CardStore interface {
 	// then the record. ErrNotFound if there is no such card of the
 	// merchant.
 	DeleteCard(ctx context.Context, rec CardRecord) error
+	// DeleteCreatedCard takes back a card this request created: the record
+	// if it still holds rec.Sealed, then the index entry if it still points
+	// at rec.Token (in that order: an entry left without its card is
+	// repaired by the next vault_card of that card). Nothing else's write is
+	// undone.
+	DeleteCreatedCard(ctx context.Context, rec CardRecord) error
 	// TakeOverCardIndex repoints an index entry from oldToken (a deleted
 	// or expired card) to newToken; ErrConflict if it no longer points at
 	// oldToken.
@@ -103,6 +114,10 @@ type SecretStore interface {
 	// CreateSecretVersion stores a new version unless it exists
 	// (ErrConflict).
 	CreateSecretVersion(ctx context.Context, rec SecretRecord) error
+	// DeleteSecretVersion deletes the version rec names if it still holds
+	// rec.Sealed (nothing if it does not): it takes back a put whose audit
+	// event could not be recorded.
+	DeleteSecretVersion(ctx context.Context, rec SecretRecord) error
 	// PruneSecretVersions deletes the versions older than keepFrom.
 	PruneSecretVersions(ctx context.Context, merchantID, name string, keepFrom uint32) error
 	// DeleteSecret deletes every version; ErrNotFound if there was none.
@@ -131,7 +146,9 @@ type Auditor interface {
 }
 
 // SealedRecord is a merchant record as key rotation sees it: which record
-// it is (for the AAD), its ciphertext and the key version that sealed it.
+// it is (for the AAD; a listing leaves Ref.Clear empty, WithClearFields
+// fills it where needed), its ciphertext and the key version that sealed
+// it.
 type SealedRecord struct {
 	Ref        envelope.RecordRef
 	Sealed     []byte
@@ -172,6 +189,14 @@ type RotationStore interface {
 	// cursor is "" when the listing is complete. It reads an index that
 	// may lag the table a little: callers re-check with ResealRecord.
 	RecordsBelow(ctx context.Context, merchantID string, below uint32, cursor string, limit int) ([]SealedRecord, string, error)
+	// WithClearFields re-reads a listed record's item for its clear
+	// fields, which a listing does not carry (the index holds no clear
+	// data), and returns rec with Ref.Clear set (CardClearFields,
+	// SecretClearFields): re-encryption needs them only to bind a format 1
+	// record for the first time. ErrConflict if the item is gone or no
+	// longer holds rec.Sealed: a concurrent write won, and the next pass
+	// lists the record as it now is.
+	WithClearFields(ctx context.Context, rec SealedRecord) (SealedRecord, error)
 	// ResealRecord replaces rec's ciphertext with sealed (made with key
 	// version) only if the item still holds rec.Sealed: ErrConflict if it
 	// changed or is gone, so a concurrent update or delete always wins.

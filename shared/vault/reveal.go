@@ -48,9 +48,10 @@ func (v *CardVault) RevealCard(ctx context.Context, c Caller, token string) (Rev
 	}, trace, nil
 }
 
-// openCard decrypts a card record and checks it against the masked
-// fields stored beside it, so that a record whose clear fields were
-// swapped for another card's is caught as well as a moved ciphertext.
+// openCard decrypts a card record with its clear fields in the AAD, so a
+// record whose clear fields were altered fails like a moved ciphertext.
+// It also checks the masked view against the card itself, which is all a
+// record written before the clear fields were bound (format 1) has.
 func (v *CardVault) openCard(ctx context.Context, rec CardRecord) (sealedCard, envelope.Usage, error) {
 	version, err := envelope.KeyVersionOf(rec.Sealed)
 	if err != nil || version != rec.KeyVersion {
@@ -64,7 +65,7 @@ func (v *CardVault) openCard(ctx context.Context, rec CardRecord) (sealedCard, e
 	if err != nil {
 		return sealedCard{}, usage, err
 	}
-	plaintext, err := keys.Open(cardRef(rec.MerchantID, rec.Token), rec.Sealed)
+	plaintext, err := keys.Open(cardRef(rec), rec.Sealed)
 	if err != nil {
 		return sealedCard{}, usage, integrityError()
 	}
@@ -73,7 +74,8 @@ func (v *CardVault) openCard(ctx context.Context, rec CardRecord) (sealedCard, e
 	if err := json.Unmarshal(plaintext, &sc); err != nil {
 		return sealedCard{}, usage, integrityError()
 	}
-	if !strings.HasPrefix(sc.Number, rec.Masked.First4) || !strings.HasSuffix(sc.Number, rec.Masked.Last4) {
+	if !strings.HasPrefix(sc.Number, rec.Masked.First4) || !strings.HasSuffix(sc.Number, rec.Masked.Last4) ||
+		sc.ExpMonth != rec.Masked.ExpMonth || sc.ExpYear != rec.Masked.ExpYear {
 		return sealedCard{}, usage, integrityError()
 	}
 	return sc, usage, nil
@@ -109,6 +111,9 @@ func (d *CardDeleter) DeleteCard(ctx context.Context, c Caller, token string) (T
 		return Trace{}, err
 	}
 	trace := Trace{Token: rec.Token, KeyVersion: rec.KeyVersion}
+	if err := c.witness(ctx, trace); err != nil {
+		return trace, err
+	}
 	err = d.cards.DeleteCard(ctx, rec)
 	if errors.Is(err, ErrNotFound) {
 		return trace, vaulterr.New(vaulterr.NotFound, "no such card")

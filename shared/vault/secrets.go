@@ -22,7 +22,8 @@ const (
 	// KeptSecretVersions is how many versions of a secret are kept: the
 	// current one and the one before, so that a credential can be rolled
 	// back, or read by a connector that has not caught up, until it is
-	// overwritten twice.
+	// overwritten twice. A put prunes while it writes, so a put that fails
+	// may leave the current version alone.
 	KeptSecretVersions = 2
 )
 
@@ -115,8 +116,18 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 	if err := validateSecret(in); err != nil {
 		return SecretView{}, Trace{}, err
 	}
-	if err := checkMerchant(ctx, s.merchants, in.MerchantID); err != nil {
-		return SecretView{}, Trace{}, err
+	// The merchant's state and the latest version are read at once; both
+	// are reads, so a request refused after them has changed nothing.
+	var (
+		latest            SecretRecord
+		latestErr, merErr error
+	)
+	inParallel(
+		func() { merErr = checkMerchant(ctx, s.merchants, in.MerchantID) },
+		func() { latest, latestErr = s.secrets.LatestSecret(ctx, in.MerchantID, in.Name) },
+	)
+	if err := firstError(merErr, ignoreNotFound(latestErr)); err != nil {
+		return SecretView{}, Trace{}, err // refused before anything changed
 	}
 	now := s.now().UTC()
 	if err := consume(ctx, s.replay, in.Caller, now); err != nil {
@@ -142,30 +153,41 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 			CreatedAt:  now,
 			UpdatedAt:  now,
 		}
-		latest, err := s.secrets.LatestSecret(ctx, in.MerchantID, in.Name)
+		if attempt > 0 {
+			latest, latestErr = s.secrets.LatestSecret(ctx, in.MerchantID, in.Name)
+		}
 		switch {
-		case err == nil:
+		case latestErr == nil:
 			rec.Version = latest.Version + 1
 			rec.CreatedAt = latest.CreatedAt
-		case !errors.Is(err, ErrNotFound):
+		case !errors.Is(latestErr, ErrNotFound):
+			return SecretView{}, trace, latestErr
+		}
+		var err error
+		if rec.Sealed, err = keys.Seal(secretRef(rec), value); err != nil {
 			return SecretView{}, trace, err
 		}
-		if rec.Sealed, err = keys.Seal(secretRef(in.MerchantID, in.Name, rec.Version), value); err != nil {
-			return SecretView{}, trace, err
+		create := func() { err = s.secrets.CreateSecretVersion(ctx, rec) }
+		if rec.Version > KeptSecretVersions {
+			// The versions before the one being replaced go while the new
+			// one is written: one round trip for both. Best effort: a
+			// version left behind by a failure here is pruned by the next
+			// put, and is never served (only the latest is). If the write
+			// fails, the latest version stays and is still served.
+			inParallel(create, func() {
+				_ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, rec.Version-KeptSecretVersions+1)
+			})
+		} else {
+			create()
 		}
-		err = s.secrets.CreateSecretVersion(ctx, rec)
 		if errors.Is(err, ErrConflict) {
 			continue // a concurrent put took this version: take the next
 		}
 		if err != nil {
 			return SecretView{}, trace, err
 		}
-		if rec.Version > KeptSecretVersions {
-			// Best effort: a version left behind by a failure here is
-			// pruned by the next put, and is never served (only the
-			// latest is).
-			_ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, rec.Version-KeptSecretVersions+1)
-		}
+		created := rec
+		trace.Undo = func(ctx context.Context) error { return s.secrets.DeleteSecretVersion(ctx, created) }
 		view := secretView(rec)
 		view.Created = rec.Version == 1
 		return view, trace, nil
@@ -184,25 +206,38 @@ func (s *SecretVault) RevealSecret(ctx context.Context, c Caller, name string) (
 		return RevealedSecret{}, Trace{}, err
 	}
 	trace := Trace{KeyVersion: rec.KeyVersion}
-	version, err := envelope.KeyVersionOf(rec.Sealed)
-	if err != nil || version != rec.KeyVersion {
-		return RevealedSecret{}, trace, integrityError()
-	}
-	keys, usage, err := s.keys.Version(ctx, c.MerchantID, version)
-	trace.usedKeys(usage)
-	if errors.Is(err, envelope.ErrNoKey) || errors.Is(err, envelope.ErrShredded) {
-		return RevealedSecret{}, trace, vaulterr.New(vaulterr.NotFound, "no such secret")
-	}
+	value, err := openSecret(ctx, s.keys, &trace, c.MerchantID, name, rec)
 	if err != nil {
 		return RevealedSecret{}, trace, err
 	}
-	plaintext, err := keys.Open(secretRef(c.MerchantID, name, rec.Version), rec.Sealed)
+	return RevealedSecret{MerchantID: c.MerchantID, Name: name, Version: rec.Version, Value: value}, trace, nil
+}
+
+// openSecret decrypts one version of a merchant secret with its clear
+// fields in the AAD; reveal_secret and forward share it.
+func openSecret(ctx context.Context, km *envelope.Manager, trace *Trace, merchantID, name string, rec SecretRecord) (secret.Secret[string], error) {
+	version, err := envelope.KeyVersionOf(rec.Sealed)
+	if err != nil || version != rec.KeyVersion {
+		return secret.Secret[string]{}, integrityError()
+	}
+	keys, usage, err := km.Version(ctx, merchantID, version)
+	trace.usedKeys(usage)
+	if errors.Is(err, envelope.ErrNoKey) || errors.Is(err, envelope.ErrShredded) {
+		return secret.Secret[string]{}, vaulterr.New(vaulterr.NotFound, "no such secret")
+	}
 	if err != nil {
-		return RevealedSecret{}, trace, integrityError()
+		return secret.Secret[string]{}, err
+	}
+	if rec.MerchantID != merchantID || rec.Name != name {
+		return secret.Secret[string]{}, integrityError()
+	}
+	plaintext, err := keys.Open(secretRef(rec), rec.Sealed)
+	if err != nil {
+		return secret.Secret[string]{}, integrityError()
 	}
 	value := string(plaintext)
 	secret.Wipe(plaintext)
-	return RevealedSecret{MerchantID: c.MerchantID, Name: name, Version: rec.Version, Value: secret.New(value)}, trace, nil
+	return secret.New(value), nil
 }
 
 // SecretMetadata answers get_secret and delete_secret, which need no key:
@@ -239,6 +274,9 @@ func (m *SecretMetadata) DeleteSecret(ctx context.Context, c Caller, name string
 	if err := consume(ctx, m.replay, c, m.now().UTC()); err != nil {
 		return Trace{}, err
 	}
+	if err := c.witness(ctx, Trace{}); err != nil {
+		return Trace{}, err
+	}
 	err := m.secrets.DeleteSecret(ctx, c.MerchantID, name)
 	if errors.Is(err, ErrNotFound) {
 		return Trace{}, vaulterr.New(vaulterr.NotFound, "no such secret")
@@ -250,10 +288,18 @@ func latestSecret(ctx context.Context, secrets SecretStore, merchants MerchantSt
 	if !ValidSecretName(name) {
 		return SecretRecord{}, vaulterr.New(vaulterr.NotFound, "no such secret")
 	}
-	if err := checkMerchant(ctx, merchants, merchantID); err != nil {
-		return SecretRecord{}, err
+	// One round trip for both reads, as for cards (liveCard).
+	var (
+		rec         SecretRecord
+		err, merErr error
+	)
+	inParallel(
+		func() { merErr = checkMerchant(ctx, merchants, merchantID) },
+		func() { rec, err = secrets.LatestSecret(ctx, merchantID, name) },
+	)
+	if merErr != nil {
+		return SecretRecord{}, merErr
 	}
-	rec, err := secrets.LatestSecret(ctx, merchantID, name)
 	if errors.Is(err, ErrNotFound) {
 		return SecretRecord{}, vaulterr.New(vaulterr.NotFound, "no such secret")
 	}
@@ -278,6 +324,7 @@ func SecretRecordID(name string, version uint32) string {
 	return name + "/" + strconv.FormatUint(uint64(version), 10)
 }
 
-func secretRef(merchantID, name string, version uint32) envelope.RecordRef {
-	return envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: merchantID, ID: SecretRecordID(name, version)}
+// secretRef names a secret version and binds its clear fields.
+func secretRef(rec SecretRecord) envelope.RecordRef {
+	return envelope.RecordRef{Type: envelope.RecordSecret, MerchantID: rec.MerchantID, ID: SecretRecordID(rec.Name, rec.Version), Clear: SecretClearFields(rec)}
 }

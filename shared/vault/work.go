@@ -2,8 +2,11 @@ package vault
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cardvault/vault/shared/envelope"
 )
 
 // Work actions of the rotate-dek function. The schedule sends
@@ -74,12 +77,22 @@ func (l *KeyLifecycle) RunWork(ctx context.Context, req WorkRequest) (WorkResult
 	}
 }
 
+// ErrMerchantWorkFailed is the error of a rotate-due or rewrap run in
+// which some merchants' work failed: the run tends every other merchant
+// first, then fails, so that the invocation counts as an error (the
+// rotate-dek Errors alarm) and Lambda retries it. A retry repeats only
+// what is still to do: a merchant rotated by the failed run is no longer
+// due, and its re-encryption resumes from its checkpoint.
+var ErrMerchantWorkFailed = errors.New("scheduled key work failed")
+
 // rotateDue walks every merchant: re-wraps keys still under an old master
 // key, rotates merchants whose primary is due (unless only re-wrapping),
-// resumes running rotations and purges of shredded merchants.
+// resumes running rotations and purges of shredded merchants. It fails
+// (ErrMerchantWorkFailed, with the count) when any merchant's work failed.
 func (l *KeyLifecycle) rotateDue(ctx context.Context, req WorkRequest) (WorkResult, error) {
 	res := WorkResult{Action: req.Action, Done: true}
 	maxAge := time.Duration(req.MaxAgeDays) * 24 * time.Hour
+	failed := 0
 	cursor := ""
 	for {
 		merchants, next, err := l.admin.Merchants(ctx, cursor, 100)
@@ -92,13 +105,18 @@ func (l *KeyLifecycle) rotateDue(ctx context.Context, req WorkRequest) (WorkResu
 				// One merchant's trouble must not stop the others' rotation.
 				l.opts.Logger.ErrorContext(ctx, "scheduled key work failed for a merchant", "merchant_id", m, "err", err)
 				res.Done = false
+				failed++
 			}
 		}
 		if next == "" {
-			return res, nil
+			break
 		}
 		cursor = next
 	}
+	if failed > 0 {
+		return res, fmt.Errorf("%w for %d of %d merchants (each is logged with its cause)", ErrMerchantWorkFailed, failed, res.Merchants)
+	}
+	return res, nil
 }
 
 func (l *KeyLifecycle) tend(ctx context.Context, merchantID string, req WorkRequest, maxAge time.Duration, res *WorkResult) error {
@@ -121,7 +139,13 @@ func (l *KeyLifecycle) tend(ctx context.Context, merchantID string, req WorkRequ
 	if err != nil {
 		return err
 	}
-	if !st.Running && (req.Force || l.due(ctx, merchantID, maxAge, req.MaxRecords)) {
+	rotate := req.Force
+	if !st.Running && !rotate {
+		if rotate, err = l.due(ctx, merchantID, maxAge, req.MaxRecords); err != nil {
+			return err
+		}
+	}
+	if !st.Running && rotate {
 		if _, err := l.Rotate(ctx, merchantID); err != nil {
 			return err
 		}
@@ -135,20 +159,28 @@ func (l *KeyLifecycle) tend(ctx context.Context, merchantID string, req WorkRequ
 }
 
 // due reports whether the merchant's primary is older than maxAge or
-// seals more than maxRecords records.
-func (l *KeyLifecycle) due(ctx context.Context, merchantID string, maxAge time.Duration, maxRecords int) bool {
+// seals more than maxRecords records. A merchant without a key has
+// nothing to rotate; a failure to tell is an error, not "not due", so
+// that a denied or failing read cannot silently skip a rotation.
+func (l *KeyLifecycle) due(ctx context.Context, merchantID string, maxAge time.Duration, maxRecords int) (bool, error) {
 	latest, err := l.admin.LatestKey(ctx, merchantID)
+	if errors.Is(err, envelope.ErrNoKey) || errors.Is(err, envelope.ErrShredded) {
+		return false, nil // nothing to rotate (a shred is purged by the next run)
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	if maxAge > 0 && l.now().Sub(latest.CreatedAt) >= maxAge {
-		return true
+		return true, nil
 	}
 	if maxRecords > 0 {
 		n, err := l.records.CountRecords(ctx, merchantID, latest.Version)
-		return err == nil && n > maxRecords
+		if err != nil {
+			return false, err
+		}
+		return n > maxRecords, nil
 	}
-	return false
+	return false, nil
 }
 
 // handOn starts the rest of req again, as background work.

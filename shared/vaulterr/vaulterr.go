@@ -34,6 +34,10 @@ const (
 	RateLimited   Code = "rate_limited"
 	Integrity     Code = "integrity_error"
 	Unavailable   Code = "unavailable"
+	// Contract v1.1, forward: the provider connection failed (refused
+	// address, TLS, reset, an answer over the cap) or timed out.
+	DestinationError   Code = "destination_error"
+	DestinationTimeout Code = "destination_timeout"
 	// Internal is not in the contract's table: it answers a bug, never an
 	// expected condition, and is reported as 500 with no detail.
 	Internal Code = "internal_error"
@@ -55,6 +59,8 @@ var statusByCode = map[Code]int{
 	RateLimited:          http.StatusTooManyRequests,
 	Integrity:            http.StatusInternalServerError,
 	Unavailable:          http.StatusServiceUnavailable,
+	DestinationError:     http.StatusBadGateway,
+	DestinationTimeout:   http.StatusGatewayTimeout,
 	Internal:             http.StatusInternalServerError,
 }
 

@@ -76,6 +76,9 @@ func readClaims(members []member) (claimSet, error) {
 			c.jobID, ok = jsonString(m.raw)
 			c.hasJobID = true
 		default:
+			if known, variant := caseVariantOf(m.name); variant {
+				return claimSet{}, vaulterr.New(vaulterr.Malformed, "a claim name differs from "+known+" only in case")
+			}
 			continue
 		}
 		if !ok {
@@ -97,6 +100,22 @@ func readClaims(members []member) (claimSet, error) {
 		return claimSet{}, malformedClaim("merchant_id")
 	}
 	return c, nil
+}
+
+// envelopeClaims are the claims readClaims reads from every request.
+var envelopeClaims = [...]string{"iss", "aud", "iat", "exp", "jti", "op", "merchant_id", "token", "name"}
+
+// caseVariantOf reports whether name differs from one of envelopeClaims
+// only in case, and which. Like Object's reads, the vault refuses such a
+// member rather than ignore it: encoding/json, and so many a client's
+// library, would take "Merchant_ID" for merchant_id.
+func caseVariantOf(name []byte) (string, bool) {
+	for _, known := range envelopeClaims {
+		if equalFold(name, known) {
+			return known, true
+		}
+	}
+	return "", false
 }
 
 // check applies the contract's rules, in the contract's order, to claims

@@ -9,14 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf16"
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -300,6 +302,7 @@ func FuzzStrictClaims(f *testing.F) {
 		`{"merchant_id":"a","merchant_id":"b"}`, `{"merchant_id":"a","Merchant_ID":"b"}`, `{"a":{"k":1,"\u212a":2}}`,
 		`{"a":"\ud800","a\udbff":1,"a\ufffd":2}`, `{"iat":1e3,"exp":-0,"aud":["card-vault",1]}`,
 		`{"x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`, `[]`, `"s"`, ` {"a" : [ 1 , {"b":null} ] } `,
+		`{"a":"\ud83d\ude00","b":"\ufffd\udc00","c":"\\ud800","d":"\ud800\u0041"}`, `{"v":"sk_live_abc\ud800def"}`,
 		"{\"a\":\"\xff\"}", `{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"A":18}`,
 	} {
 		f.Add([]byte(s))
@@ -327,19 +330,29 @@ func FuzzStrictClaims(f *testing.F) {
 			}
 		}
 		checkObjectAgainstEncodingJSON(t, Object{members: members})
-		var shape struct {
-			CustomerID *string         `json:"customer_id"`
-			TTLSeconds *int64          `json:"ttl_seconds"`
-			Card       json.RawMessage `json:"card"`
-			Metadata   map[string]string
-		}
-		req := &Request{Payload: secret.New(data)}
-		if err := req.Decode(&shape); err != nil {
-			if ve, ok := err.(*vaulterr.Error); !ok || ve.Code != vaulterr.Malformed {
-				t.Fatalf("Decode refused with %v", err)
-			}
-		}
+		checkCaseVariantsRefused(t, Object{members: members})
 	})
+}
+
+// checkCaseVariantsRefused holds the rule that a name differing from the
+// one read only in case is refused: reading each member under its name
+// with the case of every letter flipped is an error, never a value.
+func checkCaseVariantsRefused(t *testing.T, o Object) {
+	t.Helper()
+	for _, m := range o.members {
+		flipped := strings.Map(func(r rune) rune {
+			if unicode.IsUpper(r) {
+				return unicode.ToLower(r)
+			}
+			return unicode.ToUpper(r)
+		}, string(m.name))
+		if flipped == string(m.name) || !strings.EqualFold(flipped, string(m.name)) {
+			continue
+		}
+		if _, present, err := o.String(flipped); !present || err != errCaseVariant {
+			t.Fatalf("String of a case variant = %v, %v", present, err)
+		}
+	}
 }
 
 // checkObjectAgainstEncodingJSON holds Object's typed reads of every
@@ -381,11 +394,62 @@ func checkObjectAgainstEncodingJSON(t *testing.T, o Object) {
 	}
 }
 
+// hasLoneSurrogate reports whether a valid JSON document has a string
+// whose \u escapes are not valid UTF-16, the slow, obvious way: gather the
+// code units of each run of consecutive \u escapes and decode them with
+// unicode/utf16, which turns every unpaired surrogate into U+FFFD: more
+// U+FFFD out than \ufffd escapes in means a lone surrogate.
+func hasLoneSurrogate(doc []byte) bool {
+	var units []uint16
+	lone := func() bool {
+		want, got := 0, 0
+		for _, u := range units {
+			if u == 0xFFFD {
+				want++
+			}
+		}
+		for _, r := range utf16.Decode(units) {
+			if r == unicode.ReplacementChar {
+				got++
+			}
+		}
+		return got != want
+	}
+	inString := false
+	for i := 0; i < len(doc); i++ {
+		c := doc[i]
+		if !inString {
+			inString = c == '"'
+			continue
+		}
+		if c == '\\' && doc[i+1] == 'u' {
+			u, _ := strconv.ParseUint(string(doc[i+2:i+6]), 16, 16)
+			units = append(units, uint16(u))
+			i += 5
+			continue
+		}
+		if lone() {
+			return true
+		}
+		units = units[:0]
+		switch c {
+		case '\\':
+			i++ // the escaped character
+		case '"':
+			inString = false
+		}
+	}
+	return lone()
+}
+
 // referenceStrict is the strict reader's rule written the slow, obvious
 // way; it returns the top-level member names.
 func referenceStrict(data []byte) ([]string, error) {
 	if !json.Valid(data) || !bytes.Equal(bytes.ToValidUTF8(data, nil), data) {
 		return nil, errors.New("invalid")
+	}
+	if hasLoneSurrogate(data) {
+		return nil, errors.New("lone surrogate")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

@@ -52,8 +52,6 @@ type Request struct {
 	// number or a secret value).
 	Payload secret.Secret[[]byte]
 
-	// strict records that Payload already passed the strict scan.
-	strict bool
 	// members are the payload's top-level members found by that scan
 	// (slices of the payload), so operations read their claims without
 	// decoding the whole object again.
@@ -61,30 +59,13 @@ type Request struct {
 }
 
 // Claim returns the raw JSON value of a top-level claim of the verified
-// payload, and whether it is present. The payload passed the strict scan:
-// the value is valid JSON with no duplicate member names.
+// payload, and whether it is present (exactly so named, null included).
+// The payload passed the strict scan: the value is valid JSON with no
+// duplicate member names. Operations read their typed claims through
+// Claims, which also refuses a name that differs only in case; there is
+// no other way to read them (no encoding/json decoding of the payload).
 func (r *Request) Claim(name string) (json.RawMessage, bool) {
 	return lookup(r.members, name)
-}
-
-// Decode decodes the verified claims into v, for the claims specific to an
-// operation. Payloads that did not come from an Opener are first held to
-// the same strictness as opened ones: no duplicate member names anywhere
-// and valid UTF-8. Errors never quote the payload.
-func (r *Request) Decode(v any) error {
-	payload := r.Payload.Reveal()
-	if !r.strict {
-		if _, err := parseStrictObject(payload, nil); err != nil {
-			return vaulterr.Wrap(vaulterr.Malformed, "claims must be a JSON object without duplicate members", err)
-		}
-	}
-	if err := json.Unmarshal(payload, v); err != nil {
-		if _, programming := err.(*json.InvalidUnmarshalError); programming {
-			return vaulterr.Wrap(vaulterr.Internal, "internal error", err)
-		}
-		return vaulterr.Wrap(vaulterr.Malformed, "claims have the wrong shape", describeDecodeError(err))
-	}
-	return nil
 }
 
 // OpenJWE opens the body of a sensitive route: a compact JWE to one of the
@@ -233,7 +214,6 @@ func (o *Opener) openJWS(compactJWS string, want Expect) (*Request, error) {
 		MerchantID:   claims.merchantID,
 		SigningKeyID: kid,
 		Payload:      secret.New(payload),
-		strict:       true,
 		members:      append([]member(nil), members...),
 	}
 	if claims.hasExp {

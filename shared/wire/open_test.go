@@ -9,7 +9,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -47,18 +46,16 @@ func TestOpenRoundTrip(t *testing.T) {
 					!req.IssuedAt.Equal(fixedNow) || !req.ExpiresAt.IsZero() {
 					t.Fatalf("unexpected request: %+v", req)
 				}
-				var body struct {
-					CustomerID string `json:"customer_id"`
-					Card       struct {
-						Number   string `json:"number"`
-						ExpMonth int    `json:"exp_month"`
-					} `json:"card"`
+				claims := req.Claims()
+				customer, _, err1 := claims.String("customer_id")
+				card, _, err2 := claims.Object("card")
+				number, _, err3 := card.String("number")
+				month, _, err4 := card.Int("exp_month")
+				if err := errors.Join(err1, err2, err3, err4); err != nil {
+					t.Fatalf("claims: %v", err)
 				}
-				if err := req.Decode(&body); err != nil {
-					t.Fatalf("decode: %v", err)
-				}
-				if body.CustomerID != "c_9" || body.Card.Number != cardNumber || body.Card.ExpMonth != 12 {
-					t.Fatalf("decoded %+v", body)
+				if customer != "c_9" || number != cardNumber || month != 12 {
+					t.Fatalf("read %q %q %d", customer, number, month)
 				}
 			})
 		}
@@ -114,6 +111,8 @@ func authenticationCases() []openCase {
 		{name: "header not base64url", cred: func(*testing.T, *testFixture) string { return "***.e30.AA" }, want: wantVault, code: vaulterr.Malformed},
 		{name: "header not JSON", cred: func(*testing.T, *testFixture) string { return b64("{alg") + ".e30.AA" }, want: wantVault, code: vaulterr.Malformed},
 		{name: "header duplicate alg", cred: headerJWS(`{"alg":"ES256","kid":"app-sig-es","alg":"ES256"}`), want: wantVault, code: vaulterr.Malformed},
+		{name: "header kid with a lone surrogate", cred: headerJWS(`{"alg":"ES256","kid":"app-sig-es\ud800"}`), want: wantVault, code: vaulterr.Malformed},
+		{name: "claims with a lone surrogate", cred: rawJWS(validPayloadPrefix + `"card":{"number":"4242424242424242","holder_name":"Ann\udc00Lee"}}`), want: wantVault, code: vaulterr.Malformed},
 		{name: "alg none", want: wantVault, code: vaulterr.Unauthenticated, cred: func(*testing.T, *testFixture) string {
 			return b64(`{"alg":"none","kid":"app-sig-es"}`) + "." + b64(string(mustJSON(claims()))) + "."
 		}},
@@ -330,54 +329,6 @@ func assertCallerSafe(t *testing.T, err error, cred string) {
 	}
 }
 
-func TestDecode(t *testing.T) {
-	f := mustFixture(t)
-	type cardClaims struct {
-		Card struct {
-			Number string `json:"number"`
-		} `json:"card"`
-	}
-
-	t.Run("type error does not quote the value", func(t *testing.T) {
-		jws := es256Raw(t, f, validPayloadPrefix+`"card":{"number":`+cardNumber+`}}`)
-		req, err := f.opener.OpenBearer(jws, wantVault)
-		if err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		var v cardClaims
-		err = req.Decode(&v)
-		if vaulterr.CodeOf(err) != vaulterr.Malformed {
-			t.Fatalf("want malformed, got %v", err)
-		}
-		assertCallerSafe(t, err, jws)
-		if !strings.Contains(err.Error(), "card.number") {
-			t.Fatalf("error should name the member: %v", err)
-		}
-	})
-
-	t.Run("hand-built request is held to the strict rules", func(t *testing.T) {
-		for _, payload := range []string{
-			`{"card":{"number":"1","number":"2"}}`,
-			"{\"card\":{\"number\":\"\xff\"}}",
-			`[]`,
-		} {
-			req := &Request{}
-			req.Payload = secretBytes(payload)
-			var v cardClaims
-			if err := req.Decode(&v); vaulterr.CodeOf(err) != vaulterr.Malformed {
-				t.Fatalf("%q: want malformed, got %v", payload, err)
-			}
-		}
-	})
-
-	t.Run("non-pointer target is a programming error", func(t *testing.T) {
-		req := &Request{Payload: secretBytes(`{}`)}
-		if err := req.Decode(cardClaims{}); vaulterr.CodeOf(err) != vaulterr.Internal {
-			t.Fatalf("want internal, got %v", err)
-		}
-	})
-}
-
 func TestOpenerWithoutKeysOrRegistry(t *testing.T) {
 	f := mustFixture(t)
 	jws := es256(t, f, claims())
@@ -389,4 +340,36 @@ func TestOpenerWithoutKeysOrRegistry(t *testing.T) {
 	}
 }
 
-func secretBytes(s string) secret.Secret[[]byte] { return secret.New([]byte(s)) }
+// Every claim the vault reads from every request, under a name that
+// differs only in case, is refused as malformed for every operation,
+// whether or not the exact claim is also there (then it is a duplicate).
+func TestEnvelopeClaimCaseVariantsAreRefusedForEveryOperation(t *testing.T) {
+	f := mustFixture(t)
+	variants := map[string]string{
+		"iss": "ISS", "aud": "Aud", "iat": "IAT", "exp": "Exp", "jti": "JTI", "op": "Op",
+		"merchant_id": "Merchant_ID", "token": "Token", "name": "NAME",
+	}
+	for _, op := range []Operation{OpVaultCard, OpGetMasked, OpRevealCard, OpDeleteCard, OpPutSecret, OpGetSecret,
+		OpRevealSecret, OpDeleteSecret, OpRotateKeys, OpGetKeys, OpShredMerchant} {
+		base := func() map[string]any {
+			return with(claims(), "op", string(op), "exp", fixedNow.Unix()+60, "token", "tok_1", "name", "api-key")
+		}
+		want := Expect{Op: op}
+		if _, err := f.opener.OpenBearer(es256(t, f, base()), want); err != nil {
+			t.Fatalf("%s: valid claims refused: %v", op, err)
+		}
+		for exact, variant := range variants {
+			replaced := base()
+			replaced[variant] = replaced[exact]
+			delete(replaced, exact)
+			both := base()
+			both[variant] = both[exact]
+			for what, c := range map[string]map[string]any{"in place of " + exact: replaced, "beside " + exact: both} {
+				_, err := f.opener.OpenBearer(es256(t, f, c), want)
+				if vaulterr.CodeOf(err) != vaulterr.Malformed {
+					t.Errorf("%s: %s %s: got %v, want malformed_request", op, variant, what, err)
+				}
+			}
+		}
+	}
+}

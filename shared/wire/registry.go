@@ -104,6 +104,11 @@ func (r *Registry) Client(id string) (*Client, bool) {
 	return c, ok
 }
 
+// Len is the number of registered clients. A registry of none lets nobody
+// in (it is what a freshly created stack holds until the real one is
+// loaded).
+func (r *Registry) Len() int { return len(r.clients) }
+
 type registryDoc struct {
 	Clients []json.RawMessage `json:"clients"`
 }

@@ -38,44 +38,66 @@ func (s staticRegistry) Registry() (*Registry, error) {
 // that fails to parse is reported as an Unavailable error until it is
 // fixed: silently serving the previous registry would keep a revoked client
 // working with nobody noticing. Safe for concurrent use.
-func FileRegistry(path string) RegistrySource { return &fileRegistry{path: path} }
+func FileRegistry(path string) RegistrySource {
+	return &fileRegistry{doc: NewFileDocument(path, "client registry", ParseRegistry)}
+}
 
-type fileRegistry struct {
-	path string
+type fileRegistry struct{ doc *FileDocument[*Registry] }
+
+func (f *fileRegistry) Registry() (*Registry, error) { return f.doc.Load() }
+
+// FileDocument follows an operator's configuration file (the client
+// registry, the forward destinations): it parses the file on first use and
+// again whenever its modification time or size changes, so an edit takes
+// effect without a restart. A changed file that fails to parse is reported
+// as an Unavailable error until it is fixed, never replaced by the
+// previous version. Safe for concurrent use.
+type FileDocument[T any] struct {
+	path  string
+	what  string
+	parse func([]byte) (T, error)
 
 	mu      sync.Mutex
 	loaded  bool
 	modTime time.Time
 	size    int64
-	reg     *Registry
+	val     T
 	err     error
 }
 
-func (f *fileRegistry) Registry() (*Registry, error) {
+// NewFileDocument follows the file at path, parsed by parse; what names
+// the document in errors ("client registry").
+func NewFileDocument[T any](path, what string, parse func([]byte) (T, error)) *FileDocument[T] {
+	return &FileDocument[T]{path: path, what: what, parse: parse}
+}
+
+// Load returns the document as the file holds it now.
+func (f *FileDocument[T]) Load() (T, error) {
+	var zero T
 	info, err := os.Stat(f.path)
 	if err != nil {
-		return nil, vaulterr.Wrap(vaulterr.Unavailable, "client registry unavailable", err)
+		return zero, vaulterr.Wrap(vaulterr.Unavailable, f.what+" unavailable", err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.loaded && info.ModTime().Equal(f.modTime) && info.Size() == f.size {
-		return f.reg, f.err
+		return f.val, f.err
 	}
 	// The stamp is taken before reading: if the file changes while it is
 	// read, the next call sees a newer stamp and reads it again.
 	f.loaded, f.modTime, f.size = true, info.ModTime(), info.Size()
-	f.reg, f.err = nil, nil
+	f.val, f.err = zero, nil
 	doc, err := os.ReadFile(f.path)
 	if err != nil {
 		// Not remembered: a failed read may be transient, so try again.
 		f.loaded = false
-		return nil, vaulterr.Wrap(vaulterr.Unavailable, "client registry unavailable", err)
+		return zero, vaulterr.Wrap(vaulterr.Unavailable, f.what+" unavailable", err)
 	}
-	reg, err := ParseRegistry(doc)
+	val, err := f.parse(doc)
 	if err != nil {
-		f.err = vaulterr.Wrap(vaulterr.Unavailable, "client registry unavailable", err)
-		return nil, f.err
+		f.err = vaulterr.Wrap(vaulterr.Unavailable, f.what+" unavailable", err)
+		return zero, f.err
 	}
-	f.reg = reg
-	return reg, nil
+	f.val = val
+	return val, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -17,7 +18,8 @@ import (
 // "merchant_id". The vault therefore refuses, anywhere in a document, two
 // member names of one object that encoding/json could confuse (equal under
 // its case folding), and refuses invalid UTF-8, which encoding/json would
-// otherwise replace silently.
+// otherwise replace silently, and \u escapes that do not form valid UTF-16
+// (a lone surrogate), which encoding/json would replace with U+FFFD.
 
 var (
 	errInvalidJSON   = errors.New("not valid JSON")
@@ -25,6 +27,7 @@ var (
 	errNotObject     = errors.New("not a JSON object")
 	errDuplicateName = errors.New("duplicate member name")
 	errTooDeep       = errors.New("nested too deeply")
+	errLoneSurrogate = errors.New("string escapes are not valid UTF-16 (lone surrogate)")
 )
 
 // maxJSONDepth bounds nesting: no claim set or header of the contract comes
@@ -56,8 +59,9 @@ func lookup(members []member, name string) ([]byte, bool) {
 
 // parseStrictObject checks data as described above and returns the
 // top-level members of the object, appended to dst. It is a complete JSON
-// grammar check too (what json.Valid accepts, it accepts; what json.Valid
-// refuses, it refuses: FuzzStrictClaims holds it to that), done in the
+// grammar check too (what json.Valid refuses, it refuses; what json.Valid
+// accepts, it accepts unless a string's escapes are not valid UTF-16:
+// FuzzStrictClaims holds it to that), done in the
 // same pass that finds the members, because the request path reads three
 // or four small documents per request and the extra pass of json.Valid
 // cost more than the scan itself.
@@ -252,10 +256,9 @@ func (s *strictScanner) str() ([]byte, error) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				s.pos += 2
 			case 'u':
-				if s.pos+6 > len(s.data) || !isHex4(s.data[s.pos+2:s.pos+6]) {
-					return nil, errInvalidJSON
+				if err := s.unicodeEscape(); err != nil {
+					return nil, err
 				}
-				s.pos += 6
 			default:
 				return nil, errInvalidJSON
 			}
@@ -266,6 +269,56 @@ func (s *strictScanner) str() ([]byte, error) {
 		}
 	}
 	return nil, errInvalidJSON // unterminated
+}
+
+// unicodeEscape consumes the \uXXXX escape at s.pos, and the one after it
+// when the first is the high half of a surrogate pair. The escapes of a
+// string must form valid UTF-16: a lone high or low surrogate is refused,
+// where encoding/json would silently turn it into U+FFFD and the vault
+// would keep something other than what the client signed.
+func (s *strictScanner) unicodeEscape() error {
+	r, ok := s.hex4(s.pos)
+	if !ok {
+		return errInvalidJSON
+	}
+	s.pos += 6
+	switch {
+	case utf16.IsSurrogate(r) && r < 0xDC00: // high half: a low half must follow
+		if s.pos+1 >= len(s.data) || s.data[s.pos] != '\\' || s.data[s.pos+1] != 'u' {
+			return errLoneSurrogate
+		}
+		low, ok := s.hex4(s.pos)
+		if !ok {
+			return errInvalidJSON
+		}
+		if utf16.DecodeRune(r, low) == unicode.ReplacementChar {
+			return errLoneSurrogate
+		}
+		s.pos += 6
+	case utf16.IsSurrogate(r): // a low half with no high half before it
+		return errLoneSurrogate
+	}
+	return nil
+}
+
+// hex4 reads the code unit of the \uXXXX escape at i.
+func (s *strictScanner) hex4(i int) (rune, bool) {
+	if i+6 > len(s.data) || !isHex4(s.data[i+2:i+6]) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.data[i+2 : i+6] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c <= 'F':
+			c -= 'A' - 10
+		default:
+			c -= 'a' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 func isHex4(b []byte) bool {

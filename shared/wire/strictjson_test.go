@@ -102,3 +102,44 @@ func TestStrictReaderAgreesWithJSONValid(t *testing.T) {
 		}
 	}
 }
+
+// The \u escapes of every string, member names included, must form valid
+// UTF-16; a lone surrogate is refused (encoding/json would make it U+FFFD),
+// and so is raw invalid UTF-8, wherever it stands.
+func TestStringsMustBeValidUnicode(t *testing.T) {
+	cases := []struct {
+		name string
+		doc  string
+		err  error
+	}{
+		{"pair", `{"a":"\ud83d\ude00"}`, nil},
+		{"pair, upper case hex", `{"a":"\uD83D\uDE00"}`, nil},
+		{"replacement character escaped", `{"a":"\ufffd"}`, nil},
+		{"escaped backslash before u", `{"a":"\\ud800"}`, nil},
+		{"last BMP character before surrogates", `{"a":"\ud7ff"}`, nil},
+		{"first BMP character after surrogates", `{"a":"\ue000"}`, nil},
+		{"lone high surrogate in a secret value", `{"value":"sk_live_abc\ud800def"}`, errLoneSurrogate},
+		{"lone low surrogate in a holder name", `{"card":{"holder_name":"Ann\udc00Lee"}}`, errLoneSurrogate},
+		{"high surrogate at the end of a string", `{"a":"x\udbff"}`, errLoneSurrogate},
+		{"high surrogate before a plain character", `{"a":"\ud800A"}`, errLoneSurrogate},
+		{"high surrogate before a non-u escape", `{"a":"\ud800\n"}`, errLoneSurrogate},
+		{"two high surrogates", `{"a":"\ud800\ud800"}`, errLoneSurrogate},
+		{"pair in the wrong order", `{"a":"\udc00\ud800"}`, errLoneSurrogate},
+		{"high surrogate then a BMP escape", `{"a":"\ud800\u0041"}`, errLoneSurrogate},
+		{"high surrogate then a bad escape", `{"a":"\ud800\u00zz"}`, errInvalidJSON},
+		{"in a member name", `{"a\udc00":1}`, errLoneSurrogate},
+		{"in a nested array", `{"m":{"k":["\udfff"]}}`, errLoneSurrogate},
+		{"in a metadata value", `{"metadata":{"k":"v\ud800"}}`, errLoneSurrogate},
+		{"in an id", `{"merchant_id":"m_1\udbff"}`, errLoneSurrogate},
+		{"raw invalid UTF-8", "{\"a\":\"J\xffne\"}", errInvalidUTF8},
+		{"surrogate encoded in UTF-8 (CESU-8)", "{\"a\":\"\xed\xa0\x80\"}", errInvalidUTF8},
+		{"overlong UTF-8", "{\"a\":\"\xc0\xaf\"}", errInvalidUTF8},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := parseStrictObject([]byte(tc.doc), nil); !errors.Is(err, tc.err) {
+				t.Fatalf("want %v, got %v", tc.err, err)
+			}
+		})
+	}
+}

@@ -45,11 +45,13 @@ func renderMarkdown(m machine, f figures, profile string) string {
 
 	requestPath(&d, f)
 	profileTop(&d, profile)
+	forwardPath(&d, f)
 	kms(&d, f)
 	sizes(&d, f)
 	coldMiss(&d, f)
 	coldStart(&d, f)
 	loopback(&d, f)
+	roundTrips(&d, f)
 	rotation(&d, f)
 	imports(&d, f)
 	product(&d, f)
@@ -77,6 +79,31 @@ func requestPath(d *doc, f figures) {
 		}
 	}
 	d.command(f.commandOf("RequestPath/"))
+}
+
+// forwardPath reports BenchmarkForward (bench/inproc/forward_test.go).
+func forwardPath(d *doc, f figures) {
+	rows := f.withPrefix("Forward/")
+	if len(rows) == 0 {
+		return
+	}
+	d.p("\n## forward: what the vault adds over calling the provider directly")
+	d.p("")
+	d.p("POST /v1/forward through `httpapi.API.Handle` (JWE open, JWS verify, claims, destination and route checks, card and credential opened over in-memory ports, the audit event before sending, the form body, the provider call, redaction, the JSON answer), interleaved call by call with the same provider call made directly (same form body and credential, same loopback TLS server, an `http.Client` with the same TLS settings and a warm connection of its own) and with the bare JOSE floor of the same JWE. Both sides reuse their connections: the benchmark fails if the loop opens one. Added = forward − direct. Target: added latency <= the JOSE floor plus one table round trip; the ports are in memory here, so \"added − floor\" is what the vault spends beyond the JOSE work and the round trips it makes (compare it with one round trip: the dynalite GetItem rows of the loopback table below, a few milliseconds to DynamoDB in AWS). CPU: process CPU for forward and direct (the HTTP client works on goroutines of its own), thread CPU for the floor; the CPU ratio is the vault's added CPU over the floor's.")
+	d.p("")
+	d.p("| JWE alg | forward µs | direct µs | added µs | JOSE floor µs | added − floor µs | added / floor | added CPU µs | floor CPU µs | CPU ratio |")
+	d.p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, alg := range algNames {
+		r, ok := f.byName["Forward/stripe-form/"+alg]
+		if !ok {
+			continue
+		}
+		d.p("| %s | %s | %s | %s | %s | %s | **%.3f** | %s | %s | **%.3f** |", alg,
+			us(r.Metrics["ns/op"]), us(r.Metrics["direct-ns/op"]), us(r.Metrics["added-ns/op"]), us(r.Metrics["floor-ns/op"]),
+			us(r.Metrics["added-ns/op"]-r.Metrics["floor-ns/op"]),
+			r.Metrics["added-x-floor"], us(r.Metrics["added-cpu-ns/op"]), us(r.Metrics["floor-cpu-ns/op"]), r.Metrics["x-floor-cpu"])
+	}
+	d.command(f.commandOf("Forward/"))
 }
 
 // profileTop shows the CPU profile of the request-path run, vault side
@@ -124,7 +151,7 @@ func sizes(d *doc, f figures) {
 	d.p("| design | plaintext bytes | stored bytes | overhead bytes | source |")
 	d.p("|---|---:|---:|---:|---|")
 	if r, ok := f.byName["CiphertextSize/vault"]; ok {
-		d.p("| this vault (format v1) | %s | %s | **%s** | measured |", num(r.Metrics["plaintext-bytes"]), num(r.Metrics["record-bytes"]), num(r.Metrics["overhead-bytes"]))
+		d.p("| this vault (format v2) | %s | %s | **%s** | measured |", num(r.Metrics["plaintext-bytes"]), num(r.Metrics["record-bytes"]), num(r.Metrics["overhead-bytes"]))
 	}
 	if r, ok := f.byName["CiphertextSize/tink"]; ok {
 		d.p("| Tink KMS envelope AEAD, AES256_GCM DEK | %s | %s | **%s** | measured; lower bound: the wrapped DEK here is nonce + key + tag, a real AWS KMS ciphertext blob is larger |", num(r.Metrics["plaintext-bytes"]), num(r.Metrics["record-bytes"]), num(r.Metrics["overhead-bytes"]))
@@ -312,4 +339,38 @@ func between(s, start, end string) string {
 		return before
 	}
 	return rest
+}
+
+// pathTargets are the warm critical paths to reach (docs/performance.md,
+// "DynamoDB round trips per request"); operations without one are only
+// reported.
+var pathTargets = map[string]int{
+	"vault_card_new": 3, "vault_card_duplicate": 3, "get_masked": 2, "reveal_card": 2,
+	"put_secret_new": 3, "put_secret_overwrite": 3, "get_secret": 2, "reveal_secret": 2,
+}
+
+func roundTrips(d *doc, f figures) {
+	rows := f.withPrefix("RoundTrips/")
+	if len(rows) == 0 {
+		return
+	}
+	d.p("\n## DynamoDB round trips per request")
+	d.p("")
+	d.p("Every call the store makes to DynamoDB, counted by wrapping its client (`store.DynamoAPI`) in local mode over HTTP on 127.0.0.1, requests sent one at a time. **path** is the critical path: the longest chain of calls each of which started after the previous one had returned, from the calls' start and end times (calls in flight together count once); it is what a request waits for in AWS, one round trip after another. calls and path are the median request's (max: the largest seen; a larger max path is a concurrent call the scheduler started late). Warm: the merchant's keys are in the process. Cold: the first request of each merchant in a fresh process (key load included). RCU and WCU are the table capacity units dynalite reported for the item calls that succeeded (GetItem; PutItem, UpdateItem, DeleteItem), from the stored items' sizes: queries, index (by_merchant) writes and writes whose condition failed are not in them, and docs/performance.md adds them. p50/p99 are the whole request over loopback against dynalite on this machine. Targets (warm path): vault_card and put_secret <= 3, get_masked, reveal_card, get_secret, reveal_secret <= 2.")
+	d.p("")
+	d.p("| operation | cache | calls | GetItem | PutItem | UpdateItem | DeleteItem | Query | path | max path | GetItem RCU | write WCU | p50 ms | p99 ms | target |")
+	d.p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range rows {
+		op := between(r.Name, "op=", "/")
+		cache := between(r.Name, "cache=", "/")
+		m := r.Metrics
+		target := ""
+		if want, ok := pathTargets[op]; ok && cache == "warm" {
+			target = fmt.Sprintf("<= %d: %s", want, verdict(m["path"] <= float64(want)))
+		}
+		d.p("| %s | %s | **%s** | %s | %s | %s | %s | %s | **%s** | %s | %s | %s | %.2f | %.2f | %s |", op, cache, num(m["calls"]),
+			num(m["GetItem/req"]), num(m["PutItem/req"]), num(m["UpdateItem/req"]), num(m["DeleteItem/req"]), num(m["Query/req"]),
+			num(m["path"]), num(m["max-path"]), num(m["get-RCU/req"]), num(m["write-WCU/req"]), m["p50-ms"], m["p99-ms"], target)
+	}
+	d.command(f.commandOf("RoundTrips/"))
 }

@@ -3,18 +3,30 @@ package kmskeyring_test
 import (
 	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
+	"io"
 	"maps"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"testing"
-	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/envelope/kmskeyring"
-	"github.com/cardvault/vault/shared/internal/awsfake"
+	"github.com/cardvault/vault/shared/lambdarun"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
+
+// The keyring against local-kms: real AES-GCM keys that bind the
+// encryption context to the ciphertext and refuse a Decrypt with another
+// context, another key or a tampered blob, with KMS's key states. The
+// faults local-kms cannot produce are in faults_test.go, on the fake.
 
 // dataKey is printable so that a test can tell it never reaches an error.
 var dataKey = []byte("0123456789abcdef0123456789abcdef")
@@ -27,19 +39,116 @@ func merchantContext(merchant, version string) envelope.EncryptionContext {
 	}
 }
 
-type fixture struct {
-	fake    *awsfake.KMS
+var localKMS struct {
+	once   sync.Once
+	server *lambdarun.LocalKMSServer
+	dir    string
+	err    error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	localKMS.once.Do(func() {})
+	if localKMS.server != nil {
+		localKMS.server.Stop()
+		_ = os.RemoveAll(localKMS.dir)
+	}
+	os.Exit(code)
+}
+
+// localKMSEndpoint is the test binary's local-kms, started on first use.
+// A test that needs it fails, never skips, when it cannot start.
+func localKMSEndpoint(t *testing.T) string {
+	t.Helper()
+	localKMS.once.Do(func() {
+		ctx := context.Background()
+		root, err := lambdarun.ModuleRoot()
+		if err != nil {
+			localKMS.err = err
+			return
+		}
+		bin, err := lambdarun.LocalKMS.Path(ctx, root)
+		if err != nil {
+			localKMS.err = err
+			return
+		}
+		if localKMS.dir, err = os.MkdirTemp("", "local-kms-"); err != nil {
+			localKMS.err = err
+			return
+		}
+		localKMS.server, localKMS.err = lambdarun.StartLocalKMS(ctx, bin, localKMS.dir, "eu-west-1", "111122223333")
+	})
+	if localKMS.err != nil {
+		t.Fatalf("this test needs local-kms, which could not start: %v", localKMS.err)
+	}
+	return localKMS.server.Endpoint
+}
+
+// sentRequest is one call as the SDK sent it.
+type sentRequest struct {
+	Op   string
+	Body map[string]any
+}
+
+// recorder keeps what the SDK client sends, so a test can see the
+// encryption context and key the keyring asked for.
+type recorder struct {
+	mu   sync.Mutex
+	sent []sentRequest
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	var m map[string]any
+	_ = json.Unmarshal(body, &m)
+	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "TrentService.")
+	r.mu.Lock()
+	r.sent = append(r.sent, sentRequest{Op: op, Body: m})
+	r.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (r *recorder) requests() []sentRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sentRequest(nil), r.sent...)
+}
+
+type kmsFixture struct {
+	client  *kms.Client
+	sent    *recorder
 	keyARN  string
 	keyring *kmskeyring.Keyring
 }
 
-func newFixture(t *testing.T) fixture {
-	fake := awsfake.NewKMS(t)
-	arn := fake.CreateKey()
-	return fixture{fake: fake, keyARN: arn, keyring: kmskeyring.New(awsfake.NewKMSClient(t, fake.URL), arn)}
+func newKMSFixture(t *testing.T) kmsFixture {
+	t.Helper()
+	sent := &recorder{}
+	client := kms.New(kms.Options{
+		Region: "eu-west-1", BaseEndpoint: aws.String(localKMSEndpoint(t)),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCALKMS", "local-kms", ""),
+		HTTPClient:  &http.Client{Transport: sent},
+	})
+	f := kmsFixture{client: client, sent: sent}
+	f.keyARN = f.createKey(t)
+	f.keyring = kmskeyring.New(client, f.keyARN)
+	return f
 }
 
-func (f fixture) wrap(t *testing.T, ec envelope.EncryptionContext) envelope.WrappedKey {
+func (f kmsFixture) createKey(t *testing.T) string {
+	t.Helper()
+	out, err := f.client.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String(t.Name())})
+	if err != nil {
+		t.Fatalf("local-kms CreateKey: %v", err)
+	}
+	return aws.ToString(out.KeyMetadata.Arn)
+}
+
+func (f kmsFixture) wrap(t *testing.T, ec envelope.EncryptionContext) envelope.WrappedKey {
 	t.Helper()
 	wrapped, _, err := f.keyring.Wrap(context.Background(), dataKey, ec)
 	if err != nil {
@@ -58,8 +167,17 @@ func assertCode(t *testing.T, err error, want vaulterr.Code) {
 	}
 }
 
+func contextOf(body map[string]any, member string) map[string]string {
+	out := map[string]string{}
+	m, _ := body[member].(map[string]any)
+	for k, v := range m {
+		out[k] = fmt.Sprint(v)
+	}
+	return out
+}
+
 func TestWrapUnwrapRoundTripSendsContextAndPinsKey(t *testing.T) {
-	f := newFixture(t)
+	f := newKMSFixture(t)
 	ctx := context.Background()
 	ec := merchantContext("m-1", "3")
 
@@ -73,8 +191,7 @@ func TestWrapUnwrapRoundTripSendsContextAndPinsKey(t *testing.T) {
 	if bytes.Contains(wrapped.Ciphertext, dataKey) {
 		t.Fatal("wrapped key holds the data key in the clear")
 	}
-
-	got, unwrapCall, err := f.keyring.Unwrap(ctx, wrapped, ec)
+	got, _, err := f.keyring.Unwrap(ctx, wrapped, ec)
 	if err != nil {
 		t.Fatalf("Unwrap: %v", err)
 	}
@@ -82,33 +199,26 @@ func TestWrapUnwrapRoundTripSendsContextAndPinsKey(t *testing.T) {
 		t.Fatal("Unwrap returned another key")
 	}
 
-	reqs := f.fake.Requests()
-	if len(reqs) != 2 {
-		t.Fatalf("KMS received %d requests, want 2", len(reqs))
+	reqs := f.sent.requests()
+	if len(reqs) != 3 || reqs[1].Op != "Encrypt" || reqs[2].Op != "Decrypt" {
+		t.Fatalf("KMS received %+v, want CreateKey, Encrypt, Decrypt", reqs)
 	}
 	want := map[string]string{"merchant_id": "m-1", "purpose": "merchant-keys", "key_version": "3"}
-	for i, r := range reqs {
-		if !maps.Equal(r.EncryptionContext, want) {
-			t.Errorf("%s encryption context = %v, want %v", r.Op, r.EncryptionContext, want)
+	for _, r := range reqs[1:] {
+		if got := contextOf(r.Body, "EncryptionContext"); !maps.Equal(got, want) {
+			t.Errorf("%s encryption context = %v, want %v", r.Op, got, want)
 		}
-		if r.KeyID != f.keyARN {
-			t.Errorf("%s KeyId = %q, want the pinned %q", r.Op, r.KeyID, f.keyARN)
+		if r.Body["KeyId"] != f.keyARN {
+			t.Errorf("%s KeyId = %v, want the pinned %q", r.Op, r.Body["KeyId"], f.keyARN)
 		}
-		if r.EncryptionAlgorithm != "SYMMETRIC_DEFAULT" {
-			t.Errorf("%s EncryptionAlgorithm = %q", r.Op, r.EncryptionAlgorithm)
+		if r.Body["EncryptionAlgorithm"] != "SYMMETRIC_DEFAULT" {
+			t.Errorf("%s EncryptionAlgorithm = %v", r.Op, r.Body["EncryptionAlgorithm"])
 		}
-		call := []envelope.Call{wrapCall, unwrapCall}[i]
-		if call.RequestID == "" || call.RequestID != r.RequestID {
-			t.Errorf("%s call request id %q, KMS answered %q", r.Op, call.RequestID, r.RequestID)
-		}
-	}
-	if reqs[0].Op != "Encrypt" || reqs[1].Op != "Decrypt" {
-		t.Fatalf("operations %q, %q", reqs[0].Op, reqs[1].Op)
 	}
 }
 
 func TestUnwrapRefusesWhatDoesNotAuthenticate(t *testing.T) {
-	f := newFixture(t)
+	f := newKMSFixture(t)
 	ec := merchantContext("m-1", "1")
 	wrapped := f.wrap(t, ec)
 
@@ -117,7 +227,7 @@ func TestUnwrapRefusesWhatDoesNotAuthenticate(t *testing.T) {
 	tampered.Ciphertext[len(tampered.Ciphertext)-1] ^= 0x01
 
 	otherKey := wrapped
-	otherKey.MasterKeyID = f.fake.CreateKey()
+	otherKey.MasterKeyID = f.createKey(t)
 
 	cases := []struct {
 		name    string
@@ -143,132 +253,69 @@ func TestUnwrapRefusesWhatDoesNotAuthenticate(t *testing.T) {
 	}
 }
 
-func TestThrottlingIsRetriedBySDK(t *testing.T) {
-	f := newFixture(t)
-	ec := merchantContext("m-1", "1")
-	wrapped := f.wrap(t, ec)
-
-	f.fake.FailNext(2, "ThrottlingException", http.StatusBadRequest)
-	if _, _, err := f.keyring.Unwrap(context.Background(), wrapped, ec); err != nil {
-		t.Fatalf("Unwrap after two throttles: %v", err)
-	}
-	if got := f.fake.Calls("Decrypt"); got != 3 {
-		t.Fatalf("Decrypt attempts = %d, want 3", got)
-	}
-}
-
-func TestServiceFailuresAreUnavailable(t *testing.T) {
-	cases := []struct {
-		name    string
-		errType string
-		status  int
-	}{
-		{"persistent 500", "KMSInternalException", http.StatusInternalServerError},
-		{"persistent throttling", "ThrottlingException", http.StatusBadRequest},
-		{"dependency timeout", "DependencyTimeoutException", http.StatusServiceUnavailable},
-		{"access denied", "AccessDeniedException", http.StatusBadRequest},
-		{"invalid key state", "KMSInvalidStateException", http.StatusBadRequest},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t)
-			ec := merchantContext("m-1", "1")
-			wrapped := f.wrap(t, ec)
-
-			f.fake.FailNext(100, c.errType, c.status)
-			_, call, err := f.keyring.Unwrap(context.Background(), wrapped, ec)
-			assertCode(t, err, vaulterr.Unavailable)
-			if !strings.Contains(err.Error(), c.errType) {
-				t.Errorf("error %q does not name the KMS error code", err)
-			}
-			if call.RequestID == "" {
-				t.Error("the failed call has no request id")
-			}
-			if attempts := f.fake.Calls("Decrypt"); attempts < 1 || attempts > awsfake.ClientMaxAttempts {
-				t.Errorf("Decrypt attempts = %d", attempts)
-			}
-		})
-	}
-}
-
-func TestPersistent500IsRetriedThenUnavailable(t *testing.T) {
-	f := newFixture(t)
-	f.fake.FailNext(100, "KMSInternalException", http.StatusInternalServerError)
-	_, _, err := f.keyring.Wrap(context.Background(), dataKey, merchantContext("m-1", "1"))
-	assertCode(t, err, vaulterr.Unavailable)
-	if got := f.fake.Calls("Encrypt"); got != awsfake.ClientMaxAttempts {
-		t.Fatalf("Encrypt attempts = %d, want %d", got, awsfake.ClientMaxAttempts)
-	}
-}
-
 func TestKeyProblemsAreUnavailableNotIntegrity(t *testing.T) {
-	f := newFixture(t)
+	f := newKMSFixture(t)
 	ctx := context.Background()
 	ec := merchantContext("m-1", "1")
 	wrapped := f.wrap(t, ec)
 
-	f.fake.Disable(f.keyARN)
+	if _, err := f.client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(f.keyARN)}); err != nil {
+		t.Fatal(err)
+	}
 	_, _, err := f.keyring.Unwrap(ctx, wrapped, ec)
 	assertCode(t, err, vaulterr.Unavailable)
 	_, _, err = f.keyring.Wrap(ctx, dataKey, ec)
 	assertCode(t, err, vaulterr.Unavailable)
-	f.fake.Enable(f.keyARN)
+	if _, err := f.client.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(f.keyARN)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.keyring.Unwrap(ctx, wrapped, ec); err != nil {
+		t.Fatalf("Unwrap once the key is enabled again: %v", err)
+	}
 
-	missing := kmskeyring.New(awsfake.NewKMSClient(t, f.fake.URL), "arn:aws:kms:eu-west-1:111122223333:key/deleted")
+	missing := kmskeyring.New(f.client, "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-4000-8000-000000000000")
 	_, _, err = missing.Wrap(ctx, dataKey, ec)
 	assertCode(t, err, vaulterr.Unavailable)
 
-	unconfigured := kmskeyring.New(awsfake.NewKMSClient(t, f.fake.URL), "")
+	unconfigured := kmskeyring.New(f.client, "")
 	_, _, err = unconfigured.Wrap(ctx, dataKey, ec)
 	assertCode(t, err, vaulterr.Unavailable)
 	_, _, err = unconfigured.ReWrap(ctx, wrapped, ec)
 	assertCode(t, err, vaulterr.Unavailable)
 }
 
-func TestDeadlineIsUnavailable(t *testing.T) {
-	f := newFixture(t)
-	ec := merchantContext("m-1", "1")
-	wrapped := f.wrap(t, ec)
-
-	f.fake.SetLatency(time.Minute)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	_, _, err := f.keyring.Unwrap(ctx, wrapped, ec)
-	assertCode(t, err, vaulterr.Unavailable)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("error %v does not keep the deadline as its cause", err)
-	}
-}
-
 func TestUnreachableServiceIsUnavailable(t *testing.T) {
 	// Port 1 on loopback has no listener: every attempt is refused.
-	client := awsfake.NewKMSClient(t, "http://127.0.0.1:1")
+	client := kms.New(kms.Options{
+		Region: "eu-west-1", BaseEndpoint: aws.String("http://127.0.0.1:1"),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCALKMS", "local-kms", ""),
+	})
 	arn := "arn:aws:kms:eu-west-1:111122223333:key/unreachable"
 	_, _, err := kmskeyring.New(client, arn).Wrap(context.Background(), dataKey, merchantContext("m-1", "1"))
 	assertCode(t, err, vaulterr.Unavailable)
 }
 
 func TestReWrapMovesKeyToCurrentMasterKey(t *testing.T) {
-	f := newFixture(t)
+	f := newKMSFixture(t)
 	ctx := context.Background()
 	ec := merchantContext("m-1", "4")
 	old := f.wrap(t, ec)
 
-	newARN := f.fake.CreateKey()
-	rotated := kmskeyring.New(awsfake.NewKMSClient(t, f.fake.URL), newARN)
+	newARN := f.createKey(t)
+	rotated := kmskeyring.New(f.client, newARN)
 	moved, call, err := rotated.ReWrap(ctx, old, ec)
 	if err != nil {
 		t.Fatalf("ReWrap: %v", err)
 	}
-	if moved.MasterKeyID != newARN || call.MasterKeyID != newARN || call.RequestID == "" {
+	if moved.MasterKeyID != newARN || call.MasterKeyID != newARN {
 		t.Fatalf("ReWrap gave %q, call %+v", moved.MasterKeyID, call)
 	}
 
-	r := f.fake.Requests()[len(f.fake.Requests())-1]
+	reqs := f.sent.requests()
+	r := reqs[len(reqs)-1]
 	want := map[string]string(ec)
-	if r.Op != "ReEncrypt" || r.SourceKeyID != f.keyARN || r.DestinationKeyID != newARN ||
-		!maps.Equal(r.SourceEncryptionContext, want) || !maps.Equal(r.DestinationEncryptionContext, want) ||
-		r.RequestID != call.RequestID {
+	if r.Op != "ReEncrypt" || r.Body["SourceKeyId"] != f.keyARN || r.Body["DestinationKeyId"] != newARN ||
+		!maps.Equal(contextOf(r.Body, "SourceEncryptionContext"), want) || !maps.Equal(contextOf(r.Body, "DestinationEncryptionContext"), want) {
 		t.Fatalf("ReEncrypt request %+v", r)
 	}
 

@@ -1,11 +1,6 @@
-// Package dynalite runs dynalite, the DynamoDB-compatible server from npm,
-// as a child process for the vault's local mode and its tests.
-//
-// dynalite speaks DynamoDB's wire protocol but has no transactions and never
-// deletes expired items; the store adapter is written for both facts, so
-// tests against it exercise the same code paths as AWS.
-//
-// The child runs in its own process group and, on Linux, is killed by the
-// kernel if the parent dies, so a crashed test binary or local server does
-// not leave a dynalite behind.
+// Package dynalite is the test side of the dynalite runner: one shared
+// in-memory dynalite per test binary (ForTest), stopped when the tests end
+// (Main). The runner itself is the product package shared/dynalite, which
+// local mode uses; Start, Server and EnvCLI are repeated here so that a
+// test needs one import.
 package dynalite

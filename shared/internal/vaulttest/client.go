@@ -51,10 +51,12 @@ type Client struct {
 	SigAlg    jose.SignatureAlgorithm
 	SigKID    string
 	EncKID    string
-	sigKey    crypto.Signer
-	encKey    crypto.Signer
-	encAlg    jose.KeyAlgorithm
-	vault     *Vault
+	// Destinations, when set, is the registry entry's destinations list.
+	Destinations []string
+	sigKey       crypto.Signer
+	encKey       crypto.Signer
+	encAlg       jose.KeyAlgorithm
+	vault        *Vault
 }
 
 // NewClient makes a client signing with sigAlg (ES256, PS256, RS256 or
@@ -89,10 +91,14 @@ func (c *Client) WithRSAEncryption() *Client {
 func (c *Client) registryEntry() json.RawMessage {
 	sig := jose.JSONWebKey{Key: c.sigKey.Public(), KeyID: c.SigKID, Use: "sig", Algorithm: string(c.SigAlg)}
 	enc := jose.JSONWebKey{Key: c.encKey.Public(), KeyID: c.EncKID, Use: "enc", Algorithm: string(c.encAlg)}
-	entry, err := json.Marshal(map[string]any{
+	doc := map[string]any{
 		"id": c.ID, "merchants": c.Merchants, "operations": c.Ops,
 		"keys": jose.JSONWebKeySet{Keys: []jose.JSONWebKey{sig, enc}},
-	})
+	}
+	if c.Destinations != nil {
+		doc["destinations"] = c.Destinations
+	}
+	entry, err := json.Marshal(doc)
 	if err != nil {
 		panic(err)
 	}

@@ -66,6 +66,9 @@ type Faults struct {
 	failAt int
 	kind   FaultKind
 	fired  bool
+	// backgroundEvent is set when the fault hit an audit event of the
+	// vault's own (no request id), which fails nothing.
+	backgroundEvent bool
 }
 
 // NewFaults returns a Faults that fails nothing until told to.
@@ -96,7 +99,7 @@ func (f *Faults) Reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = map[Port]int{}
-	f.port, f.failAt, f.kind, f.fired = "", 0, "", false
+	f.port, f.failAt, f.kind, f.fired, f.backgroundEvent = "", 0, "", false, false
 }
 
 // FailAt zeroes the counts and arms a fault: the k-th call (from 1)
@@ -105,7 +108,7 @@ func (f *Faults) FailAt(port Port, k int, kind FaultKind) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = map[Port]int{}
-	f.port, f.failAt, f.kind, f.fired = port, k, kind, false
+	f.port, f.failAt, f.kind, f.fired, f.backgroundEvent = port, k, kind, false, false
 }
 
 // Calls is the number of calls through port since the last Reset or
@@ -121,6 +124,15 @@ func (f *Faults) Fired() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.fired
+}
+
+// FiredOnBackgroundEvent reports whether the injected fault failed an
+// audit event the vault records of its own accord (rotation_started,
+// merchant_shredded...) during the request, rather than the request's own.
+func (f *Faults) FiredOnBackgroundEvent() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.backgroundEvent
 }
 
 // next counts a call and returns the error to inject, if it is the one.
@@ -268,6 +280,9 @@ var _ audit.Sink = (*faultySink)(nil)
 
 func (s *faultySink) Record(ctx context.Context, e audit.Event) error {
 	if _, err := s.f.next(ctx, PortAudit, "EventBridge", "PutEvents"); err != nil {
+		s.f.mu.Lock()
+		s.f.backgroundEvent = e.RequestID == ""
+		s.f.mu.Unlock()
 		return err
 	}
 	return s.next.Record(ctx, e)

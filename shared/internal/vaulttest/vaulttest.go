@@ -30,6 +30,7 @@ import (
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/internal/dynalite"
 	"github.com/cardvault/vault/shared/localmode"
+	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/store"
 )
 
@@ -80,7 +81,7 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	dir := t.TempDir()
 	v := &Vault{t: t, Dir: dir, Logs: &SyncBuffer{}}
 	v.guardLeaks()
-	logger := slog.New(slog.NewJSONHandler(v.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := logging.New(v.Logs, slog.LevelDebug)
 	env, err := localmode.Start(context.Background(), localmode.Settings{
 		Dir:              dir,
 		DynamoDBEndpoint: endpoint,
@@ -107,7 +108,14 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	if opts.WrapHandler != nil {
 		handler = opts.WrapHandler(handler)
 	}
-	v.Server = httptest.NewServer(handler)
+	// The local server's own configuration and listener, so that tests
+	// see what make run answers (its header bound included).
+	v.Server = httptest.NewUnstartedServer(handler)
+	config := httpapi.NewServer(v.API)
+	config.Handler = handler
+	v.Server.Config = config
+	v.Server.Listener = httpapi.Listener(v.Server.Listener, v.API)
+	v.Server.Start()
 	env.SetFilesBaseURL(v.Server.URL)
 	t.Cleanup(v.Server.Close)
 	return v
@@ -152,6 +160,45 @@ func (v *Vault) SetClients(clients ...*Client) {
 	}
 	future := time.Now().Add(time.Duration(len(v.clients)+1) * time.Second)
 	_ = os.Chtimes(path, future, future)
+}
+
+// SetDestinations replaces the forward destinations file with doc, the
+// way an operator's edit would (the vault follows it without a restart).
+func (v *Vault) SetDestinations(doc string) {
+	v.t.Helper()
+	replaceFile(v.t, v.Env.Settings.DestinationsFile, []byte(doc))
+}
+
+// replaceFile writes a new file and renames it over path, with a
+// modification time no earlier file of the test had, so that a rewrite
+// within one clock tick is still noticed.
+func replaceFile(t testing.TB, path string, doc []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	stamp := nextStamp()
+	_ = os.Chtimes(path, stamp, stamp)
+}
+
+var stamps struct {
+	sync.Mutex
+	last time.Time
+}
+
+func nextStamp() time.Time {
+	stamps.Lock()
+	defer stamps.Unlock()
+	now := time.Now().Add(time.Hour)
+	if !now.After(stamps.last) {
+		now = stamps.last.Add(time.Second)
+	}
+	stamps.last = now
+	return now
 }
 
 // Items returns every item of the vault's table.

@@ -1,0 +1,340 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cardvault/vault/bench/internal/localdb"
+	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/client"
+	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/localmode"
+	"github.com/cardvault/vault/shared/secret"
+	"github.com/cardvault/vault/shared/store"
+	"github.com/cardvault/vault/shared/vault"
+)
+
+// Requests per operation: warm ones against one merchant whose keys the
+// process holds, cold ones each the first request of its merchant in a
+// fresh process (a new local-mode vault over the same table).
+const (
+	warmRoundTripRequests = 100
+	coldRoundTripRequests = 30
+)
+
+// actions are the DynamoDB actions the store uses per request, in the
+// order the report lists them.
+var actions = []string{"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}
+
+// measured is one request to time and count, made by the given client.
+type measured func(ctx context.Context, cl *client.Client) error
+
+// roundTripOp is one operation of the contract as the benchmark drives
+// it: prepare makes what request i needs (uncounted) and returns the
+// request itself.
+type roundTripOp struct {
+	name    string
+	prepare func(ctx context.Context, cl *client.Client, merchant string, i int) (measured, error)
+}
+
+var roundTripOps = []roundTripOp{
+	{"vault_card_new", func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		return func(ctx context.Context, cl *client.Client) error {
+			_, err := cl.VaultCard(ctx, merchantCard(m, fmt.Sprintf("cus_new_%d", i)))
+			return err
+		}, nil
+	}},
+	{"vault_card_duplicate", func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		req := merchantCard(m, fmt.Sprintf("cus_dup_%d", i))
+		if _, err := cl.VaultCard(ctx, req); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, cl *client.Client) error {
+			rec, err := cl.VaultCard(ctx, req)
+			if err == nil && !rec.Duplicate {
+				err = fmt.Errorf("vault_card of a vaulted card answered a new card")
+			}
+			return err
+		}, nil
+	}},
+	{"get_masked", withCard(func(ctx context.Context, cl *client.Client, m, token string) error {
+		_, err := cl.GetMasked(ctx, m, token)
+		return err
+	})},
+	{"reveal_card", withCard(func(ctx context.Context, cl *client.Client, m, token string) error {
+		_, err := cl.RevealCard(ctx, m, token)
+		return err
+	})},
+	{"delete_card", withCard(func(ctx context.Context, cl *client.Client, m, token string) error {
+		return cl.DeleteCard(ctx, m, token)
+	})},
+	{"put_secret_new", func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		return func(ctx context.Context, cl *client.Client) error {
+			_, _, err := cl.PutSecret(ctx, m, fmt.Sprintf("new-%d", i), secret.New("sk_live_0123456789abcdef"), nil)
+			return err
+		}, nil
+	}},
+	// A third version: the steady state of a secret that is overwritten,
+	// where each put also prunes the version before last.
+	{"put_secret_overwrite", withSecret(2, func(ctx context.Context, cl *client.Client, m, name string) error {
+		_, _, err := cl.PutSecret(ctx, m, name, secret.New("sk_live_fedcba9876543210"), nil)
+		return err
+	})},
+	{"get_secret", withSecret(1, func(ctx context.Context, cl *client.Client, m, name string) error {
+		_, err := cl.GetSecret(ctx, m, name)
+		return err
+	})},
+	{"reveal_secret", withSecret(1, func(ctx context.Context, cl *client.Client, m, name string) error {
+		_, err := cl.RevealSecret(ctx, m, name)
+		return err
+	})},
+	{"delete_secret", withSecret(2, func(ctx context.Context, cl *client.Client, m, name string) error {
+		return cl.DeleteSecret(ctx, m, name)
+	})},
+	{"get_keys", func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		return func(ctx context.Context, cl *client.Client) error {
+			_, err := cl.GetKeys(ctx, m)
+			return err
+		}, nil
+	}},
+	// Each rotation is of its own merchant (rotating one merchant again
+	// and again would only add versions for get_keys to count); the
+	// merchant's keys are in the process, as on a warm container.
+	{"rotate_keys", func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		own := fmt.Sprintf("%s_rot_%d", m, i)
+		if _, err := cl.VaultCard(ctx, merchantCard(own, "cus_seed")); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, cl *client.Client) error {
+			_, err := cl.RotateKeys(ctx, own)
+			return err
+		}, nil
+	}},
+}
+
+func withCard(op func(ctx context.Context, cl *client.Client, merchant, token string) error) func(context.Context, *client.Client, string, int) (measured, error) {
+	return func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		rec, err := cl.VaultCard(ctx, merchantCard(m, fmt.Sprintf("cus_card_%d_%d", i, time.Now().UnixNano())))
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, cl *client.Client) error { return op(ctx, cl, m, rec.Token) }, nil
+	}
+}
+
+// withSecret puts versions versions of a fresh secret first.
+func withSecret(versions int, op func(ctx context.Context, cl *client.Client, merchant, name string) error) func(context.Context, *client.Client, string, int) (measured, error) {
+	return func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		name := fmt.Sprintf("secret-%d-%d", i, time.Now().UnixNano())
+		for range versions {
+			if _, _, err := cl.PutSecret(ctx, m, name, secret.New("sk_live_0123456789abcdef"), map[string]string{"env": "live"}); err != nil {
+				return nil, err
+			}
+		}
+		return func(ctx context.Context, cl *client.Client) error { return op(ctx, cl, m, name) }, nil
+	}
+}
+
+func merchantCard(merchant, customer string) client.VaultCardRequest {
+	return client.VaultCardRequest{
+		MerchantID: merchant, CustomerID: customer,
+		Card: client.Card{Number: secret.New("4242424242424242"), ExpMonth: 12, ExpYear: 2030, HolderName: secret.New("Jane Doe")},
+	}
+}
+
+// BenchmarkRoundTrips counts the DynamoDB calls of every operation, as
+// the store makes them: the vault runs in local mode over HTTP on
+// 127.0.0.1 (as `make run` serves it) with the store's DynamoDB client
+// wrapped, and requests are sent one at a time, so every call between a
+// request's start and its answer is that request's. Per operation it
+// reports the calls of a request (median, and by action), its critical
+// path (the longest chain of calls each started after the previous one
+// returned: the round trips the request waits for in turn; median and
+// largest) and the request's p50/p99 over loopback. Warm: the merchant's
+// keys are in the process. Cold: the first request of each merchant in a
+// fresh process, key load included.
+//
+// Background work that an operation hands on (rotate_keys' re-encryption)
+// is dropped: in AWS it is an event that rotate-dek takes up later, not
+// part of the request. Run with -benchtime=1x.
+func BenchmarkRoundTrips(b *testing.B) {
+	ctx := context.Background()
+	db, err := localdb.Start(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Stop()
+	dir := b.TempDir()
+	log := &callLog{}
+
+	warm := startRoundTripVault(b, dir, db.Endpoint, log)
+	const merchant = "m_roundtrips"
+	if _, err := warm.cl.VaultCard(ctx, merchantCard(merchant, "cus_seed")); err != nil {
+		b.Fatal(err)
+	}
+	for _, op := range roundTripOps {
+		b.Run("op="+op.name+"/cache=warm", func(b *testing.B) {
+			for b.Loop() {
+				stats := &roundTripStats{}
+				for i := range warmRoundTripRequests {
+					req, err := op.prepare(ctx, warm.cl, merchant, i)
+					if err != nil {
+						b.Fatal(err)
+					}
+					stats.add(b, log, func() error { return req(ctx, warm.cl) })
+				}
+				stats.report(b)
+			}
+		})
+	}
+
+	// Cold requests are prepared in the warm process, each for a merchant
+	// of its own that already has keys, then sent to fresh processes.
+	cold := make(map[string][]measured)
+	for _, op := range roundTripOps {
+		for i := range coldRoundTripRequests {
+			m := fmt.Sprintf("m_cold_%s_%d", op.name, i)
+			if _, err := warm.cl.VaultCard(ctx, merchantCard(m, "cus_seed")); err != nil {
+				b.Fatal(err)
+			}
+			req, err := op.prepare(ctx, warm.cl, m, i)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cold[op.name] = append(cold[op.name], req)
+		}
+	}
+	warm.close()
+	for _, op := range roundTripOps {
+		b.Run("op="+op.name+"/cache=cold", func(b *testing.B) {
+			for b.Loop() {
+				fresh := startRoundTripVault(b, dir, db.Endpoint, log)
+				stats := &roundTripStats{}
+				for _, req := range cold[op.name] {
+					stats.add(b, log, func() error { return req(ctx, fresh.cl) })
+				}
+				fresh.close()
+				stats.report(b)
+			}
+		})
+	}
+}
+
+// roundTripVault is a local-mode vault behind net/http on 127.0.0.1 and a
+// client of it.
+type roundTripVault struct {
+	env       *localmode.Env
+	srv       *http.Server
+	transport *http.Transport
+	cl        *client.Client
+}
+
+func startRoundTripVault(b *testing.B, dir, endpoint string, log *callLog) *roundTripVault {
+	b.Helper()
+	ctx := context.Background()
+	env, err := localmode.Start(ctx, localmode.Settings{
+		Dir: dir, DynamoDBEndpoint: endpoint, Table: "card-vault-roundtrips",
+		WrapDynamo: func(d store.DynamoAPI) store.DynamoAPI { return countingDB{DynamoAPI: d, log: log} },
+	}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	env.Components.Background = func(*vault.KeyLifecycle) vault.BackgroundWork { return droppedWork{} }
+	api, err := env.API(app.Functions...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := &roundTripVault{env: env, srv: &http.Server{Handler: httpapi.HTTPHandler(api), ReadHeaderTimeout: 5 * time.Second}}
+	go func() { _ = v.srv.Serve(l) }()
+	creds, err := client.LoadCredentials(filepath.Join(dir, localmode.DemoClientFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v.transport = &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+	v.cl = client.New("http://"+l.Addr().String(), creds,
+		client.WithHTTPClient(&http.Client{Transport: v.transport, Timeout: 30 * time.Second}))
+	return v
+}
+
+func (v *roundTripVault) close() {
+	v.transport.CloseIdleConnections()
+	_ = v.srv.Close()
+	v.env.Close()
+}
+
+// droppedWork is background work that is not run: in AWS it is an event
+// for rotate-dek, outside the request.
+type droppedWork struct{}
+
+var _ vault.BackgroundWork = droppedWork{}
+
+func (droppedWork) Start(context.Context, vault.WorkRequest) error { return nil }
+
+// roundTripStats gathers the requests of one operation.
+type roundTripStats struct {
+	latency  []time.Duration
+	calls    []int
+	paths    []int
+	byAction map[string]int
+	// readUnits and writeUnits sum the table capacity dynalite reported.
+	readUnits, writeUnits float64
+}
+
+// add sends one request with the call log recording, and keeps its
+// latency, its calls and its critical path.
+func (s *roundTripStats) add(b *testing.B, log *callLog, req func() error) {
+	b.Helper()
+	log.record()
+	start := time.Now()
+	err := req()
+	lat := time.Since(start)
+	calls := log.stop()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if s.byAction == nil {
+		s.byAction = map[string]int{}
+	}
+	for _, c := range calls {
+		s.byAction[c.action]++
+		if c.action == "GetItem" {
+			s.readUnits += c.units
+		} else {
+			s.writeUnits += c.units
+		}
+	}
+	s.latency = append(s.latency, lat)
+	s.calls = append(s.calls, len(calls))
+	s.paths = append(s.paths, criticalPath(calls))
+}
+
+func (s *roundTripStats) report(b *testing.B) {
+	n := len(s.latency)
+	slices.Sort(s.latency)
+	slices.Sort(s.calls)
+	slices.Sort(s.paths)
+	b.ReportMetric(float64(s.calls[n/2]), "calls")
+	b.ReportMetric(float64(s.calls[n-1]), "max-calls")
+	b.ReportMetric(float64(s.paths[n/2]), "path")
+	b.ReportMetric(float64(s.paths[n-1]), "max-path")
+	for _, a := range actions {
+		b.ReportMetric(float64(s.byAction[a])/float64(n), a+"/req")
+	}
+	b.ReportMetric(s.readUnits/float64(n), "get-RCU/req")
+	b.ReportMetric(s.writeUnits/float64(n), "write-WCU/req")
+	b.ReportMetric(ms(s.latency[n/2]), "p50-ms")
+	b.ReportMetric(ms(s.latency[min(n-1, n*99/100)]), "p99-ms")
+	b.ReportMetric(float64(n), "requests")
+}
