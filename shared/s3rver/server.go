@@ -1,5 +1,7 @@
-// Package s3rver runs s3rver (npm), a local S3-compatible server, for the
-// tests of the S3 adapter: the real SDK client talks to it over loopback.
+// Package s3rver runs s3rver (npm), a local S3-compatible server: the
+// stand-in of the job files bucket for the tests of the S3 adapter and for
+// the AWS-mode stack (shared/lambdarun), where the real SDK client talks
+// to it over loopback.
 // s3rver checks SigV4 signatures made with its fixed credentials
 // (AccessKey / SecretKey below) but not bucket policies or KMS; presigned
 // URLs come from the SDK's own presigner.
@@ -16,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -117,20 +118,4 @@ func locate() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// ForTest starts s3rver for a test with the buckets made, and stops it
-// when the test ends. It skips the test when s3rver cannot start, except
-// under CI=true, where that fails it: CI must exercise the adapter.
-func ForTest(t *testing.T, buckets ...string) *Server {
-	t.Helper()
-	s, err := Start(context.Background(), t.TempDir(), buckets...)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("s3rver: %v", err)
-		}
-		t.Skipf("s3rver unavailable (run make deps): %v", err)
-	}
-	t.Cleanup(s.Stop)
-	return s
 }
