@@ -63,6 +63,9 @@ var samples = map[string]sample{
 	"forward.json":                {"forward", []int{200}},
 	"jwks-import-key.json":        {"jwks", []int{200}},
 	"jobs-import.json":            {"jobs", []int{201}},
+	"jobs-export.json":            {"jobs", []int{201}},
+	// An unknown job: the sample's job exists only once an import made it.
+	"jobs-get.json": {"jobs", []int{404}},
 	"migrate-continue.json":       {"migrate", nil},
 	"migrate-upload.json":         {"migrate", nil},
 }

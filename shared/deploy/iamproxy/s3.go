@@ -30,6 +30,9 @@ const S3 = "s3"
 // with the caller's permissions (kms:ViaService s3.<region>.amazonaws.com).
 type Bucket struct {
 	KeyARN string
+	// BucketKey: S3 Bucket Keys are on, so S3 asks KMS with the bucket's
+	// ARN as encryption context rather than the object's.
+	BucketKey bool
 }
 
 // s3Call is one S3 REST request: its operation and what it acts on.
@@ -103,10 +106,14 @@ func (w Where) s3Requests(c s3Call) []iampolicy.Request {
 	object := "arn:aws:s3:::" + c.Bucket + "/" + c.Key
 	out := []iampolicy.Request{{Action: a.action, Resource: object}}
 	if b, ok := w.Buckets[c.Bucket]; ok && b.KeyARN != "" {
+		context := object
+		if b.BucketKey {
+			context = "arn:aws:s3:::" + c.Bucket
+		}
 		ctx := map[string][]string{
 			"kms:ViaService":                   {"s3." + w.Region + ".amazonaws.com"},
 			"kms:CallerAccount":                {w.Account},
-			"kms:EncryptionContext:aws:s3:arn": {object},
+			"kms:EncryptionContext:aws:s3:arn": {context},
 			"kms:EncryptionContextKeys":        {"aws:s3:arn"},
 		}
 		for _, action := range a.kms {
