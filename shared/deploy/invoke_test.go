@@ -65,9 +65,9 @@ var samples = map[string]sample{
 	"jobs-import.json":            {"jobs", []int{201}},
 	"jobs-export.json":            {"jobs", []int{201}},
 	// An unknown job: the sample's job exists only once an import made it.
-	"jobs-get.json": {"jobs", []int{404}},
-	"migrate-continue.json":       {"migrate", nil},
-	"migrate-upload.json":         {"migrate", nil},
+	"jobs-get.json":         {"jobs", []int{404}},
+	"migrate-continue.json": {"migrate", nil},
+	"migrate-upload.json":   {"migrate", nil},
 }
 
 func readEvent(t *testing.T, name string) []byte {
