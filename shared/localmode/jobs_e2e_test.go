@@ -523,6 +523,7 @@ func TestImportAndExportFailClosedWithoutAnAuditTrail(t *testing.T) {
 		})
 	}}, c)
 	_, public := providerKey(t)
+	jobsBefore := strings.Count(v.TableDump(), "JOB#")
 	broken.Store(true)
 	if r := createImport(t, c, "m_fc", nil); r.Status != http.StatusServiceUnavailable || r.Code() != "unavailable" {
 		t.Fatalf("import_cards without audit: %d %s", r.Status, r.Body)
@@ -532,6 +533,69 @@ func TestImportAndExportFailClosedWithoutAnAuditTrail(t *testing.T) {
 	}
 	broken.Store(false)
 	v.Env.WaitForJobs()
+	// The event is recorded before the job is made: no job exists, so no
+	// card moves in or out unaudited.
+	if n := strings.Count(v.TableDump(), "JOB#"); n != jobsBefore {
+		t.Fatalf("a job was stored although its request's audit event was not: %d JOB# entries, %d before", n, jobsBefore)
+	}
+}
+
+// TestImportMakesCardShapedTokensWhenAsked: token_format "card" gives the
+// imported cards tokens as vault_card makes them (the number's length,
+// first 4 and last 4, never Luhn-valid); a card the merchant already had
+// keeps its token.
+func TestImportMakesCardShapedTokensWhenAsked(t *testing.T) {
+	c := vaulttest.NewClient("app", jose.ES256, []string{"*"})
+	v := vaulttest.Start(t, c)
+	year := time.Now().Year() + 3
+	before := c.VaultCard(t, "m_ct", map[string]any{"customer_id": "cus_2", "card": testCard("5555555555554444")}, jose.ECDH_ES_A256KW)
+	if before.Status != http.StatusCreated {
+		t.Fatalf("vault_card: %s", before.Body)
+	}
+	file := fmt.Sprintf("number,exp_month,exp_year,customer_id,reference\n"+
+		"4242424242424242,12,%[1]d,cus_1,a\n"+
+		"5555555555554444,01,%[1]d,cus_2,b\n"+
+		"378282246310005,03,%[1]d,cus_3,c\n", year)
+	created := createImport(t, c, "m_ct", map[string]any{"token_format": "card"})
+	if created.Status != http.StatusCreated {
+		t.Fatalf("import_cards with card tokens: %d %s", created.Status, created.Body)
+	}
+	upload(t, created.JSON, pgpFile(t, importKey(t, v), file, false))
+	job := waitJob(t, v, c, "m_ct", created.JSON["job_id"].(string))
+	if job["state"] != "succeeded" || job["vaulted"] != float64(2) || job["duplicates"] != float64(1) {
+		t.Fatalf("job: %v", job)
+	}
+	rows := readCSV(t, download(t, job))
+	for i, number := range []string{"4242424242424242", "", "378282246310005"} {
+		tok := rows[i+1][4]
+		if number == "" {
+			if tok != before.JSON["token"] {
+				t.Fatalf("the duplicate's token %s, the vault had %s", tok, before.JSON["token"])
+			}
+			continue
+		}
+		if len(tok) != len(number) || tok[:4] != number[:4] || tok[len(tok)-4:] != number[len(number)-4:] || tok == number || luhnValid(tok) {
+			t.Fatalf("row %d token %q is not card-shaped for its number", i+1, tok)
+		}
+		if g := c.GetMasked(t, "m_ct", tok); g.Status != http.StatusOK {
+			t.Fatalf("get_masked of a card-shaped imported token: %s", g.Body)
+		}
+	}
+	assertNoLeak(t, v)
+}
+
+func luhnValid(digits string) bool {
+	sum := 0
+	for i := range len(digits) {
+		d := int(digits[len(digits)-1-i] - '0')
+		if i%2 == 1 {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
 }
 
 type auditFunc func(context.Context, audit.Event) error
