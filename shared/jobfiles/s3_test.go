@@ -133,3 +133,31 @@ func TestS3PutStreamsALargeResultAndPresignsItsDownload(t *testing.T) {
 		t.Fatalf("missing object: %v", err)
 	}
 }
+
+// TestS3PutThatFailsMidwayLeavesNoResult: a stream that fails after its
+// first part (a multipart upload under way) fails Put, and the upload is
+// aborted: no object is left under the key.
+func TestS3PutThatFailsMidwayLeavesNoResult(t *testing.T) {
+	f := s3Files(t)
+	ctx := context.Background()
+	key := "results/" + jobID + ".failed.csv.gpg"
+	pr, pw := io.Pipe()
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for written := 0; written < 9<<20; written += len(chunk) {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+		pw.CloseWithError(errors.New("the export's stream broke"))
+	}()
+	if err := f.Put(ctx, key, pr); err == nil {
+		t.Fatal("a broken stream was stored")
+	}
+	if _, err := f.Open(ctx, key); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("a failed upload left an object: %v", err)
+	}
+	if err := f.Delete(ctx, key); err != nil {
+		t.Fatalf("deleting what a failed upload left: %v", err)
+	}
+}
