@@ -1,8 +1,7 @@
-package store
+package storetest
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -12,9 +11,9 @@ import (
 	"github.com/cardvault/vault/shared/vault"
 )
 
-func TestJobsSaveConditionallyAndRoundTrip(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
+// testJobs: a job is created once, read back whole, and saved only from
+// the revision it was read at.
+func testJobs(t *testing.T, s Ports, _ *Clock) {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 123, time.UTC)
 	job := migrate.Job{
 		ID: "job_AAAAAAAAAAAAAAAAAAAAAA", MerchantID: "m#1", ClientID: "app", Kind: migrate.KindImport,
@@ -52,9 +51,9 @@ func TestJobsSaveConditionallyAndRoundTrip(t *testing.T) {
 	}
 }
 
-func TestBatchesKeepTheirFirstTokens(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
+// testJobBatches: a batch keeps the tokens of its first claim, and its
+// results once saved.
+func testJobBatches(t *testing.T, s Ports, _ *Clock) {
 	const id = "job_AAAAAAAAAAAAAAAAAAAAAA"
 	first := []string{"tok_a", "tok_b"}
 	b, err := s.ClaimBatch(ctx, id, 3, first)
