@@ -54,6 +54,12 @@ func SyntheticStandIns(t *Template, st Stack) StandIns {
 			}
 			s.Ref(id, name)
 			s.Attr(id, "Arn", arn("events", "event-bus/"+name))
+		case "AWS::SQS::Queue":
+			// Ref is the queue's URL; QueueName is what CloudWatch's
+			// queue metrics take as their dimension.
+			s.Ref(id, fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", st.Region, st.Account, name))
+			s.Attr(id, "Arn", arn("sqs", name))
+			s.Attr(id, "QueueName", name)
 		case "AWS::Logs::LogGroup":
 			s.Ref(id, "/aws/lambda/"+name)
 			s.Attr(id, "Arn", arn("logs", "log-group:/aws/lambda/"+name+":*"))

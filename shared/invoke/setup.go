@@ -14,12 +14,14 @@ import (
 
 // Demo data of the setup steps: a test card number (Luhn-valid, the
 // networks' public test range) and a secret value that is obviously not a
-// real credential.
+// real credential. The card number and the secret's name are exported for
+// the stand-ins that receive them (a forward destination naming the secret
+// as its credential).
 const (
-	demoCardNumber  = "4242424242424242"
+	DemoCardNumber  = "4242424242424242"
 	demoHolder      = "Demo Holder"
 	demoCustomer    = "c_demo"
-	demoSecretName  = "demo_connector_key"
+	DemoSecretName  = "demo_connector_key"
 	demoSecretValue = "sk_test_demo_not_a_real_key_0000" // #nosec G101 -- a labelled demo value for local runs, not a credential
 )
 
@@ -29,7 +31,7 @@ func (iv *Invoker) vaultDemoCard(ctx context.Context, merchant string) (token, f
 	claims := map[string]any{
 		"customer_id": demoCustomer,
 		"card": map[string]any{
-			"number":      demoCardNumber,
+			"number":      DemoCardNumber,
 			"exp_month":   12,
 			"exp_year":    time.Now().Year() + 3,
 			"holder_name": demoHolder,
@@ -51,17 +53,17 @@ func (iv *Invoker) vaultDemoCard(ctx context.Context, merchant string) (token, f
 // putDemoSecret puts the demo secret for merchant through the put-secret
 // function and returns its name.
 func (iv *Invoker) putDemoSecret(ctx context.Context, merchant string) (string, error) {
-	params := map[string]string{"merchant_id": merchant, "name": demoSecretName}
-	path := "/v1/merchants/" + merchant + "/secrets/" + demoSecretName
+	params := map[string]string{"merchant_id": merchant, "name": DemoSecretName}
+	path := "/v1/merchants/" + merchant + "/secrets/" + DemoSecretName
 	claims := map[string]any{
-		"name":     demoSecretName,
+		"name":     DemoSecretName,
 		"value":    demoSecretValue,
 		"metadata": map[string]string{"connector": "demo"},
 	}
 	if err := iv.setupCall(ctx, "put-secret", "PUT /v1/merchants/{merchant_id}/secrets/{name}", path, params, "put_secret", merchant, claims, nil); err != nil {
 		return "", err
 	}
-	return demoSecretName, nil
+	return DemoSecretName, nil
 }
 
 // setupCall runs one request through the named function's own handler and

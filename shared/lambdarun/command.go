@@ -25,8 +25,9 @@ const (
 // local invoke` does, without a container. It builds the function's
 // bootstrap for this machine, starts a fresh stack of stand-ins (dynalite
 // in memory, local-kms, the loopback Secrets Manager holding a new vault
-// JWKS and a registry with one demo client, the loopback EventBridge, the
-// IAM proxy), runs the bootstrap under aws-lambda-rie with the environment
+// JWKS, a registry with one demo client and a destinations document, a
+// loopback TLS destination for forward, the loopback EventBridge, the IAM
+// proxy), runs the bootstrap under aws-lambda-rie with the environment
 // template.yaml gives it, invokes it with the event (a sample's request
 // signed and sealed afresh, its setup steps run through the functions they
 // name) and prints the function's answer on stdout. The functions' output

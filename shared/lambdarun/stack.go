@@ -101,6 +101,10 @@ type Stack struct {
 	// KMSClient reaches local-kms directly (not through the proxy).
 	KMSClient *kms.Client
 
+	// destination is the forward destination the destinations document
+	// holds (unless Placeholders).
+	destination *demoDestination
+
 	opts       Options
 	rieBin     string
 	bootstraps map[string]string
@@ -363,14 +367,16 @@ func (s *Stack) standInBuckets(ctx context.Context) (map[string]iamproxy.Bucket,
 }
 
 // secretDocuments says which document each secret environment variable
-// names (shared/config: VAULT_JWKS, VAULT_CLIENTS, VAULT_IMPORT_KEY and
-// VAULT_IMPORT_PUBLIC_KEY).
-var secretDocuments = []string{"VAULT_JWKS_SECRET_ARN", "VAULT_CLIENTS_SECRET_ARN", "VAULT_IMPORT_KEY_SECRET_ARN", "VAULT_IMPORT_PUBLIC_KEY_SECRET_ARN"}
+// names (shared/app: VAULT_JWKS, VAULT_CLIENTS, VAULT_DESTINATIONS,
+// VAULT_IMPORT_KEY and VAULT_IMPORT_PUBLIC_KEY).
+var secretDocuments = []string{"VAULT_JWKS_SECRET_ARN", "VAULT_CLIENTS_SECRET_ARN", "VAULT_DESTINATIONS_SECRET_ARN", "VAULT_IMPORT_KEY_SECRET_ARN", "VAULT_IMPORT_PUBLIC_KEY_SECRET_ARN"}
 
 // standInSecrets puts each secret of the template into the fake, with its
 // placeholder value (SecretString) and then, unless Placeholders, the
-// document the functions read from it: a fresh vault JWKS and a registry
-// holding one demo client allowed every merchant and operation.
+// document the functions read from it: a fresh vault JWKS, a registry
+// holding one demo client allowed every merchant, operation and
+// destination, and the forward destinations: one, a loopback TLS provider
+// the stack starts (DemoDestinationID).
 func (s *Stack) standInSecrets() error {
 	secrets := s.Template.OfType("AWS::SecretsManager::Secret")
 	docs := map[string]string{}
@@ -389,8 +395,18 @@ func (s *Stack) standInSecrets() error {
 		if err != nil {
 			return err
 		}
+		if entry, err = withDestinations(entry, DemoDestinationID); err != nil {
+			return err
+		}
+		s.destination = startDemoDestination()
+		s.cleanups = append(s.cleanups, s.destination.srv.Close)
+		destinations, err := s.destination.document()
+		if err != nil {
+			return err
+		}
 		docs["VAULT_JWKS_SECRET_ARN"] = string(jwks)
 		docs["VAULT_CLIENTS_SECRET_ARN"] = `{"clients":[` + string(entry) + `]}`
+		docs["VAULT_DESTINATIONS_SECRET_ARN"] = destinations
 		ring, err := pgpfile.GenerateKey("card vault import key", time.Now())
 		if err != nil {
 			return err
@@ -421,6 +437,31 @@ func (s *Stack) standInSecrets() error {
 		s.Secrets.PutValue(id, doc)
 	}
 	return nil
+}
+
+// withDestinations adds the registry's destinations member to a client's
+// entry: the forward destinations the client may use.
+func withDestinations(entry []byte, ids ...string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(entry, &m); err != nil {
+		return nil, fmt.Errorf("registry entry: %w", err)
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	m["destinations"] = list
+	return json.Marshal(m)
+}
+
+// DestinationAccepted counts the forward requests the stack's destination
+// accepted: sent over TLS to it, with the merchant secret as credential
+// and the card's number filled in.
+func (s *Stack) DestinationAccepted() int {
+	if s.destination == nil {
+		return 0
+	}
+	return s.destination.Accepted()
 }
 
 // variableNaming is the environment variable through which the functions

@@ -63,6 +63,7 @@ type listedCard struct {
 	ExpYear     int    `dynamodbav:"exp_year"`
 	CreatedAt   string `dynamodbav:"created_at"`
 	ExpiresAt   string `dynamodbav:"expires_at,omitempty"`
+	TTL         int64  `dynamodbav:"ttl,omitempty"`
 }
 
 // ListCards reads one page of a merchant's cards of a customer or a
@@ -137,6 +138,7 @@ func (it listedCard) record() (vault.CardRecord, error) {
 		MerchantID: it.MerchantID, CustomerID: it.CustomerID, Fingerprint: it.Fingerprint,
 		First4: it.First4, Last4: it.Last4, Display: it.Display, Brand: it.Brand,
 		ExpMonth: it.ExpMonth, ExpYear: it.ExpYear, CreatedAt: it.CreatedAt, UpdatedAt: it.CreatedAt, ExpiresAt: it.ExpiresAt,
+		TTL: it.TTL,
 	}
 	rec, err := full.record(unescapeKeyPart(token))
 	if err != nil {

@@ -116,17 +116,7 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 	if err := validateSecret(in); err != nil {
 		return SecretView{}, Trace{}, err
 	}
-	// The merchant's state and the latest version are read at once; both
-	// are reads, so a request refused after them has changed nothing.
-	var (
-		latest            SecretRecord
-		latestErr, merErr error
-	)
-	inParallel(
-		func() { merErr = checkMerchant(ctx, s.merchants, in.MerchantID) },
-		func() { latest, latestErr = s.secrets.LatestSecret(ctx, in.MerchantID, in.Name) },
-	)
-	if err := firstError(merErr, ignoreNotFound(latestErr)); err != nil {
+	if err := checkMerchant(ctx, s.merchants, in.MerchantID); err != nil {
 		return SecretView{}, Trace{}, err // refused before anything changed
 	}
 	now := s.now().UTC()
@@ -153,9 +143,12 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 			CreatedAt:  now,
 			UpdatedAt:  now,
 		}
-		if attempt > 0 {
-			latest, latestErr = s.secrets.LatestSecret(ctx, in.MerchantID, in.Name)
-		}
+		// The latest version is read right before the write, never ahead
+		// of it (beside the merchant check, say): a version number read
+		// long before could be one a concurrent put has since created and
+		// pruned (deleted), and recreating it would answer a version that
+		// is never served.
+		latest, latestErr := s.secrets.LatestSecret(ctx, in.MerchantID, in.Name)
 		switch {
 		case latestErr == nil:
 			rec.Version = latest.Version + 1
@@ -167,24 +160,21 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 		if rec.Sealed, err = keys.Seal(secretRef(rec), value); err != nil {
 			return SecretView{}, trace, err
 		}
-		create := func() { err = s.secrets.CreateSecretVersion(ctx, rec) }
-		if rec.Version > KeptSecretVersions {
-			// The versions before the one being replaced go while the new
-			// one is written: one round trip for both. Best effort: a
-			// version left behind by a failure here is pruned by the next
-			// put, and is never served (only the latest is). If the write
-			// fails, the latest version stays and is still served.
-			inParallel(create, func() {
-				_ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, rec.Version-KeptSecretVersions+1)
-			})
-		} else {
-			create()
-		}
+		err = s.secrets.CreateSecretVersion(ctx, rec)
 		if errors.Is(err, ErrConflict) {
 			continue // a concurrent put took this version: take the next
 		}
 		if err != nil {
 			return SecretView{}, trace, err
+		}
+		if rec.Version > KeptSecretVersions {
+			// The versions before the one replaced go once the new one is
+			// written, not beside the write: a concurrent put that read no
+			// version yet could otherwise recreate a version number the
+			// prune just freed. Best effort: a version left behind by a
+			// failure here is pruned by the next put, and is never served
+			// (only the latest is).
+			_ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, rec.Version-KeptSecretVersions+1)
 		}
 		created := rec
 		trace.Undo = func(ctx context.Context) error { return s.secrets.DeleteSecretVersion(ctx, created) }

@@ -149,12 +149,18 @@ func TestStandInsResolveTheTemplate(t *testing.T) {
 	s.Ref("ClientRegistrySecret", "arn:clients")
 	s.Attr("AuditBus", "Arn", "arn:bus")
 	s.Attr("RotateDekLogGroup", "Arn", "arn:logs")
+	s.Attr("KeyWorkDeadLetterQueue", "Arn", "arn:dlq")
+	s.Attr("KeyWorkDeadLetterKey", "Arn", "arn:dlq-key")
+	s.Ref("AWS::Region", "eu-west-1")
 	p, err := iampolicy.FromRole(tpl, "RotateDekRole", s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !p.Evaluate(iampolicy.Request{Action: "dynamodb:Query", Resource: table + "/index/by_merchant"}).Allowed {
 		t.Error("rotate-dek may not query the index")
+	}
+	if !p.Evaluate(iampolicy.Request{Action: "sqs:SendMessage", Resource: "arn:dlq"}).Allowed {
+		t.Error("Lambda may not send rotate-dek's failed invocations to the dead-letter queue as its role")
 	}
 	if _, err := iampolicy.FromRole(tpl, "RotateDekRole", deploy.StandIns{}); err == nil {
 		t.Error("a reference without a stand-in resolved")
