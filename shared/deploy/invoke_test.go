@@ -61,9 +61,9 @@ var samples = map[string]sample{
 	"rotate-dek-force.json":            {"rotate-dek", nil},
 	"rotate-dek-rewrap.json":           {"rotate-dek", nil},
 	"forward.json":                     {"forward", []int{200}},
-	"jwks-import-key.json":        {"jwks", []int{200}},
-	"jobs-import.json":            {"jobs", []int{201}},
-	"jobs-export.json":            {"jobs", []int{201}},
+	"jwks-import-key.json":             {"jwks", []int{200}},
+	"jobs-import.json":                 {"jobs", []int{201}},
+	"jobs-export.json":                 {"jobs", []int{201}},
 	// An unknown job: the sample's job exists only once an import made it.
 	"jobs-get.json":         {"jobs", []int{404}},
 	"migrate-continue.json": {"migrate", nil},
