@@ -184,6 +184,9 @@ func LoadSecrets(ctx context.Context, fn Function, loader *config.Loader) (*wire
 			return nil, nil, unusableSecret(loader, ClientsName, errors.New("client registry: no client (the stack's placeholder?)"))
 		}
 	}
+	if err := checkImportKeys(ctx, fn, loader); err != nil {
+		return nil, nil, err
+	}
 	return vaultKeys, registry, nil
 }
 

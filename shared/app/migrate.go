@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -196,6 +197,32 @@ func loadJobParts(ctx context.Context, fn Function, cfg aws.Config, loader *conf
 			return fmt.Errorf("VAULT_IMPORT_PUBLIC_KEY: %w", err)
 		}
 		c.ImportPublicKey = doc.Reveal()
+	}
+	return nil
+}
+
+// checkImportKeys refuses, at cold start, an import key secret that still
+// holds the template's placeholder (or anything else unusable), naming
+// the secret to load. loadJobParts reads the same documents again from
+// the loader's cache.
+func checkImportKeys(ctx context.Context, fn Function, loader *config.Loader) error {
+	if fn.NeedsImportKey {
+		doc, err := loader.Secret(ctx, "VAULT_IMPORT_KEY", false)
+		if err != nil {
+			return err
+		}
+		if _, err := pgpfile.ParseKeyRing(doc.Reveal(), time.Now); err != nil {
+			return unusableSecret(loader, "VAULT_IMPORT_KEY", err)
+		}
+	}
+	if fn.NeedsImportPublicKey {
+		doc, err := loader.Secret(ctx, "VAULT_IMPORT_PUBLIC_KEY", false)
+		if err != nil {
+			return err
+		}
+		if err := pgpfile.CheckPublicKey(doc.Reveal()); err != nil {
+			return unusableSecret(loader, "VAULT_IMPORT_PUBLIC_KEY", err)
+		}
 	}
 	return nil
 }

@@ -249,6 +249,9 @@ func checkIAMCallerAudited(t *testing.T, env *localmode.Env, name string) {
 				} `json:"iam"`
 			} `json:"authorizer"`
 		} `json:"requestContext"`
+		Request *struct {
+			Op string `json:"op"`
+		} `json:"x-vault-request"`
 	}
 	if err := json.Unmarshal(readEvent(t, name), &ev); err != nil || ev.RequestContext.Authorizer == nil {
 		return // an unauthenticated route: no IAM authorizer
@@ -259,18 +262,26 @@ func checkIAMCallerAudited(t *testing.T, env *localmode.Env, name string) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	var last struct {
+		Action       string `json:"action"`
 		ClientID     string `json:"client_id"`
 		IAMUserARN   string `json:"iam_user_arn"`
 		IAMAccountID string `json:"iam_account_id"`
 		IAMCallerID  string `json:"iam_caller_id"`
 	}
-	// The request's own event is the last one naming a client: background
-	// work the request handed on (a shred's purge) is recorded after it.
+	// The request's own event is the last one naming a client with the
+	// request's operation: background work the request handed on (a
+	// shred's purge, an export's run, which names the job's client) is
+	// recorded after it.
+	op := ""
+	if ev.Request != nil {
+		op = ev.Request.Op
+	}
 	for i := len(lines) - 1; i >= 0; i-- {
+		last.Action, last.ClientID = "", ""
 		if err := json.Unmarshal([]byte(lines[i]), &last); err != nil {
 			t.Fatal(err)
 		}
-		if last.ClientID != "" {
+		if last.ClientID != "" && (op == "" || last.Action == op) {
 			break
 		}
 	}

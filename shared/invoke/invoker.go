@@ -138,6 +138,10 @@ func New(c *app.Components, credentialsPath string) (*Invoker, error) {
 	c.Background = func(life *vault.KeyLifecycle) vault.BackgroundWork {
 		return workAsRotateDEK{life: life, timeout: DefaultWorkTimeout, logger: logger}
 	}
+	if c.JobWork != nil {
+		// Likewise a job an invocation starts runs inline, as migrate.
+		c.JobWork = jobsAsMigrate{c: c, timeout: DefaultWorkTimeout, logger: logger}
+	}
 	return &Invoker{Components: c, Scheduled: defaultScheduled(), creds: creds, vaultJWKS: c.VaultKeys.PublicJWKS()}, nil
 }
 
