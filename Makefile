@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO        ?= go
 # Every Lambda function: directory name = logical id in template.yaml
 # (VaultCardFunction <-> functions/vault-card).
-FUNCTIONS := vault-card get-masked reveal-card delete-card put-secret reveal-secret secret-metadata jwks merchant-keys rotate-dek forward
+FUNCTIONS := vault-card get-masked reveal-card delete-card put-secret reveal-secret secret-metadata jwks merchant-keys rotate-dek forward jobs migrate
 BUILD_DIR ?= build
 # Lambda build flags: static, no RPC shim (provided.al2023), reproducible.
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0

@@ -8,8 +8,8 @@
 # 100,000-record rotation (a few more minutes).
 #
 # With arguments, only the named steps run again (product, requestpath,
-# kms, coldmiss, coldstart, loopback, roundtrips, rotation) and the others' output is
-# kept: `bash bench/run.sh loopback coldstart`. (forward is a step too.)
+# kms, coldmiss, coldstart, loopback, roundtrips, rotation, import) and the others'
+# output is kept: `bash bench/run.sh loopback coldstart`. (forward is a step too.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -78,6 +78,10 @@ step roundtrips.txt bench "$GO" test -run '^$' -bench RoundTrips -benchtime=1x -
 
 # 7) Rotation re-encryption (BENCH_FULL=1 adds 100,000 records).
 step rotation.txt bench env "BENCH_FULL=${BENCH_FULL:-}" "$GO" test -run '^$' -bench Rotation -benchtime=1x -count=1 -timeout 60m ./dynamo/
+
+# 8) Card import (BENCH_IMPORT_ROWS=1000000 for the million-row file) and
+#    its resume after a cut-off.
+step import.txt bench env "BENCH_IMPORT_ROWS=${BENCH_IMPORT_ROWS:-}" "$GO" test -run '^$' -bench 'Import' -benchtime=1x -count=1 -timeout 120m ./dynamo/
 
 (cd bench && BENCH_FULL="${BENCH_FULL:-}" "$GO" run ./cmd/benchreport -out out -docs ../docs)
 echo "wrote docs/BENCHMARKS.md and docs/bench-summary.svg"

@@ -54,6 +54,10 @@ func run(logger *slog.Logger) error {
 		return err
 	}
 	server := httpapi.NewServer(api)
+	// The same server also serves the job files' signed URLs (uploads and
+	// results), which local mode keeps in a directory.
+	server.Handler = env.Handler(api)
+	env.SetFilesBaseURL("http://" + listener.Addr().String())
 	logger.Info("card vault (local mode) listening",
 		"url", "http://"+listener.Addr().String(),
 		"data_dir", settings.Dir,

@@ -61,6 +61,10 @@ func commands() map[string]command {
 		"masked":     {"print a card's masked view", runMasked},
 		"reveal":     {"print a card in clear (decrypted and verified)", runReveal},
 		"delete":     {"delete a card", runDelete},
+		"export":     {"export a merchant's cards as an OpenPGP file to a provider's key", runExport},
+		"import":     {"import start: upload an OpenPGP card file (import_cards)", runImport},
+		"import-key": {"print the vault's import key, or generate | rotate a key ring", runImportKey},
+		"job":        {"job status | result (an import's or export's job)", runJob},
 		"forward":    {"send a request to a provider through the vault (card and credential filled in, answer redacted)", runForward},
 		"secret":     {"secret put | get | reveal | delete", runSecret},
 		"shred":      {"crypto-shred a merchant (irreversible)", runShred},
@@ -119,7 +123,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 
 // groups are the commands that dispatch again on a subcommand.
 // (vault-keys prints its own, longer help.)
-var groups = map[string]bool{"audit": true, "cards": true, "keys": true, "secret": true}
+var groups = map[string]bool{"audit": true, "cards": true, "keys": true, "secret": true, "import": true, "job": true}
 
 // report turns a command's error into the exit code and the stderr line.
 func (a *app) report(ctx context.Context, err error) int {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cardvault/vault/shared/client"
 )
@@ -20,4 +21,34 @@ func renderProgress(r client.Rotation) string {
 	filled := int(fraction * progressWidth)
 	bar := strings.Repeat("#", filled) + strings.Repeat("-", progressWidth-filled)
 	return fmt.Sprintf("rotation %s [%s] %5.1f%% %d/%d records", r.State, bar, fraction*100, r.Reencrypted, total)
+}
+
+// renderJobProgress draws a job's progress as one line: rows done, rows
+// per second and, when the file's row count is known (total > 0; the
+// vault learns it only as it reads the file), the bar against it and the
+// time left.
+func renderJobProgress(j *client.Job, elapsed time.Duration, total int64) string {
+	rate := 0.0
+	if s := elapsed.Seconds(); s > 0 {
+		rate = float64(j.Rows) / s
+	}
+	var fraction float64
+	if total > 0 {
+		fraction = min(float64(j.Rows)/float64(total), 1)
+	}
+	if j.State == client.JobSucceeded {
+		fraction = 1
+	}
+	filled := int(fraction * progressWidth)
+	bar := strings.Repeat("#", filled) + strings.Repeat("-", progressWidth-filled)
+	return fmt.Sprintf("%s %-15s [%s] %d rows (%d vaulted, %d duplicates, %d rejected) %.0f rows/s ETA %s", j.Kind, j.State, bar,
+		j.Rows, j.Vaulted, j.Duplicates, j.Rejected, rate, eta(j.Rows, total, rate))
+}
+
+// eta estimates the time left at rate for total rows, of which done are done.
+func eta(done, total int64, rate float64) string {
+	if rate <= 0 || total <= done {
+		return "--"
+	}
+	return (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
 }

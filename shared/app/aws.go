@@ -86,6 +86,9 @@ func RunWorker() {
 //	                            VAULT_DESTINATIONS_KMS); forward only
 //	VAULT_AUDIT_BUS             EventBridge bus for audit events (default bus
 //	                            when empty); events are also logged
+//	VAULT_FILES_BUCKET          the job files bucket (job functions only)
+//	VAULT_IMPORT_KEY_SECRET_ARN the OpenPGP import key ring (migrate only)
+//	VAULT_IMPORT_PUBLIC_KEY_SECRET_ARN  its published half (jwks only)
 //
 // Secrets are read once, here, at cold start.
 func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
@@ -133,6 +136,9 @@ func LoadAWS(ctx context.Context, fn Function) (*Components, error) {
 		}
 		c.UseKeyring(func() (envelope.Keyring, error) { return kmskeyring.New(kmsClient, arn), nil })
 	}
+	if err := loadJobParts(ctx, fn, cfg, loader, c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -177,6 +183,9 @@ func LoadSecrets(ctx context.Context, fn Function, loader *config.Loader) (*wire
 		if registry.Len() == 0 {
 			return nil, nil, unusableSecret(loader, ClientsName, errors.New("client registry: no client (the stack's placeholder?)"))
 		}
+	}
+	if err := checkImportKeys(ctx, fn, loader); err != nil {
+		return nil, nil, err
 	}
 	return vaultKeys, registry, nil
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/cardvault/vault/shared/httpapi"
 	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/metrics"
+	"github.com/cardvault/vault/shared/migrate"
+	"github.com/cardvault/vault/shared/pgpfile"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
@@ -42,6 +44,16 @@ type Components struct {
 	// finished its cold start is ready, so it is left nil there: the health
 	// route needs no permission beyond what its function already has.
 	Ready func(context.Context) error
+
+	// Files keeps job files; JobWork continues jobs in the background.
+	Files   migrate.Files
+	JobWork migrate.Work
+	// ImportKeys is the OpenPGP import key ring (migrate worker only);
+	// ImportPublicKey its published half, armored (jwks function).
+	ImportKeys      *pgpfile.KeyRing
+	ImportPublicKey []byte
+	// JobBatchSize, if set, replaces migrate.BatchSize (tests).
+	JobBatchSize int
 
 	// Background starts work that outlives a request (rotation,
 	// purging); the lifecycle is passed in because it does the work.

@@ -26,6 +26,15 @@ type Function struct {
 	// NeedsClients: the function authenticates client requests, so it
 	// reads the client registry.
 	NeedsClients bool
+	// NeedsFiles: the function reads, writes or presigns job files (the
+	// bucket) and starts job work.
+	NeedsFiles bool
+	// NeedsImportKey: the function holds the OpenPGP import key ring
+	// (decrypts imports, signs exports).
+	NeedsImportKey bool
+	// NeedsImportPublicKey: the function publishes the import key's public
+	// half only.
+	NeedsImportPublicKey bool
 	// NeedsDestinations: the function forwards to the operator's
 	// destinations, so it reads the destinations document.
 	NeedsDestinations bool
@@ -123,10 +132,24 @@ var Functions = []Function{
 		},
 	},
 	{
-		// GET /v1/jwks and /v1/health answer anyone: no client registry.
-		Name: "jwks", NeedsVaultJWKS: true,
+		// GET /v1/jwks, /v1/import-key and /v1/health answer anyone: no
+		// client registry.
+		Name: "jwks", NeedsVaultJWKS: true, NeedsImportPublicKey: true,
 		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return httpapi.SystemRoutes(c.VaultKeys.PublicJWKS(), c.Ready), nil
+			return append(httpapi.SystemRoutes(c.VaultKeys.PublicJWKS(), c.Ready), httpapi.ImportKeyRoutes(c.ImportPublicKey)...), nil
+		},
+	},
+	{
+		// import_cards, export_cards and get_job store jobs and presign
+		// their files; they hold no merchant key and no import key (the
+		// migrate worker does the work). export_cards' body is a JWE.
+		Name: "jobs", NeedsVaultJWKS: true, NeedsClients: true, NeedsFiles: true,
+		Routes: func(c *Components) ([]httpapi.Route, error) {
+			j, err := c.Jobs()
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.JobRoutes(j), nil
 		},
 	},
 }

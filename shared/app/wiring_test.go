@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -14,6 +15,7 @@ import (
 	"github.com/cardvault/vault/shared/app"
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/jobfiles"
 	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
@@ -29,7 +31,28 @@ func components(t *testing.T) *app.Components {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &app.Components{VaultKeys: keys, Audit: audit.Discard{}}
+	// The job files of a process that has them (jobs, migrate): a local
+	// directory; job work is never started here.
+	files, err := jobfiles.NewLocal(t.TempDir(), make([]byte, 32), "http://127.0.0.1", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &app.Components{VaultKeys: keys, Audit: audit.Discard{}, Files: files, JobWork: app.EventJobWork{}}
+}
+
+// TestFunctionsWithFilesRefuseToStartWithout: a process without job
+// files cannot serve the job routes.
+func TestFunctionsWithFilesRefuseToStartWithout(t *testing.T) {
+	for _, fn := range app.Functions {
+		if !fn.NeedsFiles {
+			continue
+		}
+		c := components(t)
+		c.Files = nil
+		if _, err := c.API(fn); err == nil || !strings.Contains(err.Error(), fn.Name) {
+			t.Errorf("API(%s) without job files = %v, want a refusal naming the function", fn.Name, err)
+		}
+	}
 }
 
 // TestFunctionsWithoutKeysNeedNoKeyring: the functions that never

@@ -47,6 +47,13 @@ const (
 	// ActionForwardSending is recorded before a forward sends card data
 	// out; the forward fails (503) if it cannot be.
 	ActionForwardSending = "forward_sending"
+
+	// Migration jobs: the worker's actions on an import or export job
+	// (the requests creating and reading jobs use their operation names).
+	ActionImportStarted  = "import_started"
+	ActionImportFinished = "import_finished"
+	ActionExportFinished = "export_finished"
+	ActionJobFileDeleted = "job_file_deleted"
 )
 
 // Event is one audited action: a request (allowed or refused) or a
@@ -89,6 +96,8 @@ type Event struct {
 	Records int `json:"records,omitempty"`
 	// TargetVersion is the key version a rotation moves records to.
 	TargetVersion uint32 `json:"target_version,omitempty"`
+	// JobID names the import or export job of a migration action.
+	JobID string `json:"job_id,omitempty"`
 
 	// Destination, Method and Route describe a forward: the operator's
 	// destination id, the HTTP method and the destination's route pattern

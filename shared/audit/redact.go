@@ -29,7 +29,7 @@ func prepare(e Event) Event {
 	// request id).
 	for _, f := range []*string{
 		&e.Action, &e.Code, &e.ClientID, &e.Merchant, &e.Token,
-		&e.Secret, &e.SourceIP, &e.UserAgent, &e.JTI,
+		&e.Secret, &e.SourceIP, &e.UserAgent, &e.JTI, &e.JobID,
 		&e.Destination, &e.Method, &e.Route,
 	} {
 		*f = safeField(*f)

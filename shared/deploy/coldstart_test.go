@@ -15,8 +15,11 @@ import (
 // appFunction is the app.Function of a functions/ directory.
 func appFunction(t *testing.T, name string) app.Function {
 	t.Helper()
-	if name == app.RotateDEK.Name {
+	switch name {
+	case app.RotateDEK.Name:
 		return app.RotateDEK
+	case app.Migrate.Name:
+		return app.Migrate
 	}
 	fn, err := app.FunctionNamed(name)
 	if err != nil {

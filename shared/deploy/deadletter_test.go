@@ -147,6 +147,12 @@ func TestAsynchronousInvocationsHaveAnEncryptedDeadLetterQueue(t *testing.T) {
 			asyncFunctions[name] = true
 			props, _ := ev["Properties"].(map[string]any)
 			where := id + " event " + evName
+			if typ == "S3" {
+				// S3 invokes the function asynchronously and keeps nothing
+				// of a failed delivery: the function's own OnFailure
+				// destination (checked below) is its dead-letter queue.
+				continue
+			}
 			if typ != "EventBridgeRule" {
 				t.Errorf("%s: %s events are not checked here; give them a dead-letter queue and a check", where, typ)
 				continue

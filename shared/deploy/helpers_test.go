@@ -14,6 +14,7 @@ import (
 	"github.com/cardvault/vault/shared/app"
 	"github.com/cardvault/vault/shared/deploy"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/jobfiles"
 	"github.com/cardvault/vault/shared/wire"
 )
 
@@ -41,10 +42,15 @@ var contractRoutes = []string{
 	"GET /v1/health",
 	// Contract v1.1.
 	"POST /v1/forward",
+	// v1.1 migration.
+	"GET /v1/import-key",
+	"POST /v1/merchants/{merchant_id}/imports",
+	"POST /v1/merchants/{merchant_id}/exports",
+	"GET /v1/merchants/{merchant_id}/jobs/{job_id}",
 }
 
 // unauthenticatedRoutes are the routes the contract leaves open.
-var unauthenticatedRoutes = []string{"GET /v1/jwks", "GET /v1/health"}
+var unauthenticatedRoutes = []string{"GET /v1/jwks", "GET /v1/health", "GET /v1/import-key"}
 
 // functionSpec is what the template must give one function.
 type functionSpec struct {
@@ -54,7 +60,11 @@ type functionSpec struct {
 	needsClients   bool
 	// needsDestinations: the function reads the forward destinations.
 	needsDestinations bool
-	routes            []string
+	// needsFiles: the function uses the job files bucket; needsImportKey
+	// and needsImportPublicKey: it reads the import key ring or its
+	// published half.
+	needsFiles, needsImportKey, needsImportPublicKey bool
+	routes                                           []string
 }
 
 // functions lists every function the template must declare, by name: the
@@ -89,6 +99,10 @@ var functionSpecs = sync.OnceValues(func() (map[string]functionSpec, error) {
 			}
 		case name == app.RotateDEK.Name:
 			out[name] = functionSpec{needsKeys: app.RotateDEK.NeedsKeys, needsVaultJWKS: app.RotateDEK.NeedsVaultJWKS, needsClients: app.RotateDEK.NeedsClients}
+		case name == app.Migrate.Name:
+			m := app.Migrate
+			out[name] = functionSpec{needsKeys: m.NeedsKeys, needsVaultJWKS: m.NeedsVaultJWKS, needsClients: m.NeedsClients,
+				needsFiles: m.NeedsFiles, needsImportKey: m.NeedsImportKey, needsImportPublicKey: m.NeedsImportPublicKey}
 		default:
 			return nil, fmt.Errorf("functions/%s has no app.Functions entry and is not a known non-HTTP function", name)
 		}
@@ -105,7 +119,8 @@ func specOf(fn app.Function) (functionSpec, error) {
 	if err != nil {
 		return functionSpec{}, fmt.Errorf("%s: routes: %v", fn.Name, err)
 	}
-	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS, needsClients: fn.NeedsClients, needsDestinations: fn.NeedsDestinations}
+	spec := functionSpec{http: true, needsKeys: fn.NeedsKeys, needsVaultJWKS: fn.NeedsVaultJWKS, needsClients: fn.NeedsClients, needsDestinations: fn.NeedsDestinations,
+		needsFiles: fn.NeedsFiles, needsImportKey: fn.NeedsImportKey, needsImportPublicKey: fn.NeedsImportPublicKey}
 	authenticates := false
 	for _, r := range routes {
 		spec.routes = append(spec.routes, r.Key())
@@ -133,10 +148,19 @@ var routeComponents = sync.OnceValues(func() (*app.Components, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &app.Components{VaultKeys: keys, Now: time.Now}
+	files, err := jobfiles.NewLocal(filepath.Join(os.TempDir(), "deploy-routes-"+fmt.Sprint(os.Getpid())), make([]byte, 32), "http://127.0.0.1", time.Now)
+	if err != nil {
+		return nil, err
+	}
+	c := &app.Components{VaultKeys: keys, Now: time.Now, Files: files, JobWork: refusingWork{}}
 	c.UseKeyring(func() (envelope.Keyring, error) { return refusingKeyring{}, nil })
 	return c, nil
 })
+
+// refusingWork stands in where no job is ever started.
+type refusingWork struct{}
+
+func (refusingWork) StartJob(context.Context, string) error { return errRefused }
 
 // refusingKeyring stands in where no key is ever used.
 type refusingKeyring struct{}

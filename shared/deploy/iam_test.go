@@ -66,6 +66,18 @@ func TestKMSIsGrantedOnlyWithTheMerchantKeysContext(t *testing.T) {
 			checkDeadLetterKeyUse(t, st)
 			continue
 		}
+		if onFilesKey(st) {
+			// The job files bucket's key, used through S3 only.
+			if _, via := st.Condition["StringEquals"]["kms:ViaService"]; !via {
+				t.Errorf("%s: the files key without a kms:ViaService (S3) condition", st.Where)
+			}
+			for _, a := range st.ActionsOf("kms") {
+				if a != "kms:Decrypt" && a != "kms:GenerateDataKey" {
+					t.Errorf("%s: %s on the files key; S3 needs Decrypt and GenerateDataKey only", st.Where, a)
+				}
+			}
+			continue
+		}
 		for _, r := range st.Resources {
 			if !deploy.Refers(r, "MerchantKeysKey") {
 				t.Errorf("%s: KMS on %v; only the merchant keys key is used directly", st.Where, r)
@@ -89,6 +101,16 @@ func TestKMSIsGrantedOnlyWithTheMerchantKeysContext(t *testing.T) {
 			}
 		}
 	}
+}
+
+// onFilesKey reports whether every resource of st is the files key.
+func onFilesKey(st deploy.Statement) bool {
+	for _, r := range st.Resources {
+		if !deploy.Refers(r, "FilesKey") {
+			return false
+		}
+	}
+	return len(st.Resources) > 0
 }
 
 // onDeadLetterKey reports whether the statement grants use of the key work
@@ -124,6 +146,12 @@ func TestFunctionsWithoutKeysHoldNoKMSPermission(t *testing.T) {
 		_, stmts := roleOf(t, name)
 		var kms []string
 		for _, st := range stmts {
+			if onFilesKey(st) {
+				if !spec.needsFiles {
+					t.Errorf("%s uses no job files but its role allows %v on the files key", name, st.ActionsOf("kms"))
+				}
+				continue
+			}
 			kms = append(kms, st.ActionsOf("kms")...)
 		}
 		switch {
@@ -156,8 +184,9 @@ func TestFunctionsWithoutKeysHoldNoKMSPermission(t *testing.T) {
 }
 
 // The by_merchant index projects every record's ciphertext. Only
-// rotate-dek, which re-encrypts and purges, may list it; merchant-keys,
-// which holds kms:Decrypt for the merchant keys, may only count.
+// rotate-dek, which re-encrypts and purges, and migrate, which exports a
+// merchant's cards, may list it; merchant-keys, which holds kms:Decrypt
+// for the merchant keys, may only count.
 func TestOnlyRotateDEKListsTheIndex(t *testing.T) {
 	listing := awsCall{action: "dynamodb:Query", index: "by_merchant", leading: []string{"MERCHANT#m_1#0"}, selects: "SPECIFIC_ATTRIBUTES"}
 	counting := listing
@@ -166,13 +195,14 @@ func TestOnlyRotateDEKListsTheIndex(t *testing.T) {
 	noSelect.selects = ""
 	for _, name := range sortedKeys(functions(t)) {
 		_, stmts := roleOf(t, name)
-		if got, want := allows(stmts, listing), name == "rotate-dek"; got != want {
+		lists := name == "rotate-dek" || name == "migrate"
+		if got, want := allows(stmts, listing), lists; got != want {
 			t.Errorf("%s: may list the index = %v, want %v", name, got, want)
 		}
-		if got, want := allows(stmts, noSelect), name == "rotate-dek"; got != want {
+		if got, want := allows(stmts, noSelect), lists; got != want {
 			t.Errorf("%s: may query the index without Select = %v, want %v", name, got, want)
 		}
-		if got, want := allows(stmts, counting), name == "rotate-dek" || name == "merchant-keys"; got != want {
+		if got, want := allows(stmts, counting), lists || name == "merchant-keys"; got != want {
 			t.Errorf("%s: may count the index = %v, want %v", name, got, want)
 		}
 	}

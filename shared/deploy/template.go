@@ -26,6 +26,7 @@ const (
 	TypeRole     = "AWS::IAM::Role"
 	TypeTable    = "AWS::DynamoDB::Table"
 	TypeKMSKey   = "AWS::KMS::Key"
+	TypeBucket   = "AWS::S3::Bucket"
 )
 
 // Template is a parsed CloudFormation template.

@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"fmt"
 	"os/exec"
 	"slices"
 	"sort"
@@ -86,6 +87,9 @@ func httpRoutes(t *testing.T) map[string]string {
 			ev, _ := raw.(map[string]any)
 			if ev["Type"] == "EventBridgeRule" && names[id] == app.RotateDEK.Name {
 				continue // work events: TestWorkEventsReachRotateDEK
+			}
+			if (ev["Type"] == "EventBridgeRule" || ev["Type"] == "S3") && names[id] == app.Migrate.Name {
+				continue // uploads and job work: TestJobFilesBucketAndTheMigrateWorker
 			}
 			if ev["Type"] != "HttpApi" {
 				t.Errorf("%s event %s: type %v; the vault's functions are reached through the HTTP API only", id, evName, ev["Type"])
@@ -219,7 +223,7 @@ func TestTableMatchesTheStore(t *testing.T) {
 }
 
 func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
-	readers := map[string][]string{"VaultJwksSecret": nil, "ClientRegistrySecret": nil, "DestinationsSecret": nil}
+	readers := map[string][]string{"VaultJwksSecret": nil, "ClientRegistrySecret": nil, "DestinationsSecret": nil, "ImportKeySecret": nil, "ImportPublicKeySecret": nil}
 	fns := functions(t)
 	for _, name := range sortedKeys(fns) {
 		spec := fns[name]
@@ -252,6 +256,12 @@ func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
 		if spec.needsDestinations {
 			want = append(want, "DestinationsSecret")
 		}
+		if spec.needsImportKey {
+			want = append(want, "ImportKeySecret")
+		}
+		if spec.needsImportPublicKey {
+			want = append(want, "ImportPublicKeySecret")
+		}
 		sort.Strings(want)
 		if !slices.Equal(read, want) {
 			t.Errorf("%s reads secrets %v, want %v", name, read, want)
@@ -263,6 +273,15 @@ func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
 		if _, ok := e["VAULT_JWKS_SECRET_ARN"]; ok != spec.needsVaultJWKS {
 			t.Errorf("%s: VAULT_JWKS_SECRET_ARN set = %v, NeedsVaultJWKS = %v", name, ok, spec.needsVaultJWKS)
 		}
+		if arn, ok := e["VAULT_IMPORT_KEY_SECRET_ARN"]; ok != spec.needsImportKey || (ok && !deploy.Refers(arn, "ImportKeySecret")) {
+			t.Errorf("%s: VAULT_IMPORT_KEY_SECRET_ARN = %v, NeedsImportKey = %v", name, arn, spec.needsImportKey)
+		}
+		if arn, ok := e["VAULT_IMPORT_PUBLIC_KEY_SECRET_ARN"]; ok != spec.needsImportPublicKey || (ok && !deploy.Refers(arn, "ImportPublicKeySecret")) {
+			t.Errorf("%s: VAULT_IMPORT_PUBLIC_KEY_SECRET_ARN = %v, NeedsImportPublicKey = %v", name, arn, spec.needsImportPublicKey)
+		}
+		if arn, ok := e["VAULT_FILES_BUCKET"]; ok != spec.needsFiles || (ok && !deploy.Refers(arn, "FilesBucket")) {
+			t.Errorf("%s: VAULT_FILES_BUCKET = %v, NeedsFiles = %v", name, arn, spec.needsFiles)
+		}
 		if arn, ok := e["VAULT_CLIENTS_SECRET_ARN"]; ok != spec.needsClients || (ok && !deploy.Refers(arn, "ClientRegistrySecret")) {
 			t.Errorf("%s: VAULT_CLIENTS_SECRET_ARN = %v, NeedsClients = %v (want !Ref ClientRegistrySecret exactly when it does)", name, arn, spec.needsClients)
 		}
@@ -271,7 +290,8 @@ func TestSecretsAreReadOnlyByTheFunctionsThatNeedThem(t *testing.T) {
 		}
 	}
 	// Each secret's resource policy denies every other principal.
-	policies := map[string]string{"VaultJwksSecret": "VaultJwksSecretPolicy", "ClientRegistrySecret": "ClientRegistrySecretPolicy", "DestinationsSecret": "DestinationsSecretPolicy"}
+	policies := map[string]string{"VaultJwksSecret": "VaultJwksSecretPolicy", "ClientRegistrySecret": "ClientRegistrySecretPolicy", "DestinationsSecret": "DestinationsSecretPolicy",
+		"ImportKeySecret": "ImportKeySecretPolicy", "ImportPublicKeySecret": "ImportPublicKeySecretPolicy"}
 	for secretID, policyID := range policies {
 		pol, ok := template(t).Resources[policyID]
 		if !ok || !deploy.Refers(pol.Prop("SecretId"), secretID) {
@@ -439,5 +459,111 @@ func TestWorkEventsReachRotateDEK(t *testing.T) {
 	}
 	if found != 1 {
 		t.Errorf("rotate-dek has %d work event rules, want 1", found)
+	}
+}
+
+// The job files bucket holds encrypted uploads and exports and import
+// mappings: encrypted with its own key, never public, TLS only, no
+// versions, a 7-day backstop; uploads start migrate; only the two job
+// functions touch it, each on its own prefixes.
+func TestJobFilesBucketAndTheMigrateWorker(t *testing.T) {
+	tpl := template(t)
+	b, ok := tpl.Resources["FilesBucket"]
+	if !ok || b.Type != "AWS::S3::Bucket" {
+		t.Fatal("template has no AWS::S3::Bucket FilesBucket")
+	}
+	rules := deploy.List(b.Prop("BucketEncryption", "ServerSideEncryptionConfiguration"))
+	if len(rules) != 1 {
+		t.Fatalf("bucket encryption: %v", rules)
+	}
+	rule, _ := rules[0].(map[string]any)
+	def, _ := rule["ServerSideEncryptionByDefault"].(map[string]any)
+	if def["SSEAlgorithm"] != "aws:kms" || !deploy.Refers(def["KMSMasterKeyID"], "FilesKey") {
+		t.Errorf("bucket must encrypt with SSE-KMS under FilesKey: %v", def)
+	}
+	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if b.Prop("PublicAccessBlockConfiguration", k) != true {
+			t.Errorf("PublicAccessBlockConfiguration.%s must be true", k)
+		}
+	}
+	if v := b.Prop("VersioningConfiguration"); v != nil {
+		t.Errorf("versioning must stay off (a deleted upload must be gone): %v", v)
+	}
+	lifecycle := deploy.List(b.Prop("LifecycleConfiguration", "Rules"))
+	expires := false
+	for _, r := range lifecycle {
+		rm, _ := r.(map[string]any)
+		if rm["Status"] == "Enabled" && fmt.Sprint(rm["ExpirationInDays"]) == "7" && rm["Prefix"] == nil && rm["Filter"] == nil {
+			expires = true
+		}
+	}
+	if !expires {
+		t.Errorf("no enabled lifecycle rule deleting every object after 7 days: %v", lifecycle)
+	}
+	pol := tpl.Resources["FilesBucketPolicy"]
+	stmts, err := deploy.PolicyStatements("FilesBucketPolicy", pol.Prop("PolicyDocument"))
+	if err != nil || !deploy.Refers(pol.Prop("Bucket"), "FilesBucket") {
+		t.Fatalf("FilesBucketPolicy: %v", err)
+	}
+	tls := false
+	for _, st := range stmts {
+		if st.Effect == "Deny" && st.HasAction("s3:*") && st.Condition["Bool"]["aws:SecureTransport"] == "false" {
+			tls = true
+		}
+	}
+	if !tls {
+		t.Error("the bucket policy does not deny requests without TLS")
+	}
+	fn := functionResource(t, app.Migrate.Name)
+	events, _ := fn.Prop("Events").(map[string]any)
+	var s3Events, work int
+	for name, raw := range events {
+		ev, _ := raw.(map[string]any)
+		props, _ := ev["Properties"].(map[string]any)
+		switch ev["Type"] {
+		case "S3":
+			s3Events++
+			rules := deploy.List(props["Filter"].(map[string]any)["S3Key"].(map[string]any)["Rules"])
+			r0, _ := rules[0].(map[string]any)
+			if !deploy.Refers(props["Bucket"], "FilesBucket") || len(rules) != 1 || r0["Name"] != "prefix" || r0["Value"] != "uploads/" {
+				t.Errorf("migrate event %s must fire on uploads/ of FilesBucket: %v", name, props)
+			}
+		case "EventBridgeRule":
+			work++
+			pattern, _ := props["Pattern"].(map[string]any)
+			if !deploy.Refers(props["EventBusName"], "AuditBus") || props["InputPath"] != "$.detail" ||
+				!slices.Equal(deploy.Strings(pattern["detail-type"]), []string{app.JobWorkDetailType}) {
+				t.Errorf("migrate event %s: %v", name, props)
+			}
+		default:
+			t.Errorf("migrate event %s: type %v", name, ev["Type"])
+		}
+	}
+	if s3Events != 1 || work != 1 {
+		t.Errorf("migrate has %d upload and %d work events, want 1 and 1", s3Events, work)
+	}
+	// S3 actions: exactly these, on exactly these prefixes.
+	want := map[string]map[string][]string{
+		"jobs":    {"uploads/*": {"s3:PutObject"}, "results/*": {"s3:GetObject"}},
+		"migrate": {"uploads/*": {"s3:DeleteObject", "s3:GetObject"}, "results/*": {"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"}},
+	}
+	for _, name := range sortedKeys(functions(t)) {
+		_, stmts := roleOf(t, name)
+		got := map[string][]string{}
+		for _, st := range stmts {
+			for _, r := range st.Resources {
+				if sub, ok := deploy.SubString(r); ok && strings.HasPrefix(sub, "${FilesBucket.Arn}/") {
+					got[strings.TrimPrefix(sub, "${FilesBucket.Arn}/")] = append(got[strings.TrimPrefix(sub, "${FilesBucket.Arn}/")], st.ActionsOf("s3")...)
+				} else if len(st.ActionsOf("s3")) > 0 {
+					t.Errorf("%s: %s: S3 on %v; name a prefix of the files bucket", name, st.Where, r)
+				}
+			}
+		}
+		for k := range got {
+			sort.Strings(got[k])
+		}
+		if w := want[name]; len(w) != len(got) || !slices.Equal(got["uploads/*"], w["uploads/*"]) || !slices.Equal(got["results/*"], w["results/*"]) {
+			t.Errorf("%s: S3 grants %v, want %v", name, got, w)
+		}
 	}
 }

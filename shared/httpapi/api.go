@@ -149,7 +149,11 @@ func (a *API) handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest, ref
 		e.Token = params["token"]
 		e.Secret = params["name"]
 		e.Merchant = params["merchant_id"]
+		e.JobID = params["job_id"]
 		reply, err = a.serve(ctx, route, &ev, params, &e, gate, closed)
+		if reply.JobID != "" {
+			e.JobID = reply.JobID
+		}
 	default:
 		err = vaulterr.New(vaulterr.NotFound, "no such route")
 	}
@@ -218,7 +222,7 @@ func (a *API) serve(ctx context.Context, route Route, ev *events.APIGatewayV2HTT
 	if closed {
 		req.witness = gate.witness
 	}
-	want := wire.Expect{Op: route.Op, MerchantID: params["merchant_id"], Token: params["token"], Name: params["name"]}
+	want := wire.Expect{Op: route.Op, MerchantID: params["merchant_id"], Token: params["token"], Name: params["name"], JobID: params["job_id"]}
 	switch route.Body {
 	case JOSEBody:
 		if !isJOSE(header(ev.Headers, "content-type")) {
@@ -366,6 +370,9 @@ func (a *API) respond(reply Reply, err error, requestID string) events.APIGatewa
 	case reply.JOSE != "":
 		headers["content-type"] = "application/jose"
 		return events.APIGatewayV2HTTPResponse{StatusCode: reply.Status, Headers: headers, Body: reply.JOSE}
+	case reply.ContentType != "":
+		headers["content-type"] = reply.ContentType
+		return events.APIGatewayV2HTTPResponse{StatusCode: reply.Status, Headers: headers, Body: reply.Text}
 	case reply.JSON != nil:
 		b, mErr := json.Marshal(reply.JSON)
 		if mErr != nil {

@@ -12,7 +12,8 @@ import (
 
 // failsClosed reports whether op is refused with 503 unavailable when its
 // audit event cannot be recorded: every operation that stores, reveals or
-// destroys card data, secrets or merchant keys. The others (get_masked,
+// destroys card data, secrets or merchant keys, and the migration jobs
+// that store (import_cards) or hand out (export_cards) a merchant's cards. The others (get_masked,
 // get_secret, get_keys, jwks, health) release nothing that needs a key
 // and change nothing; their event is logged when the trail refuses it.
 func failsClosed(op wire.Operation) bool {
@@ -20,7 +21,8 @@ func failsClosed(op wire.Operation) bool {
 	case wire.OpVaultCard, wire.OpPutSecret,
 		wire.OpRevealCard, wire.OpRevealSecret,
 		wire.OpDeleteCard, wire.OpDeleteSecret,
-		wire.OpShredMerchant, wire.OpRotateKeys:
+		wire.OpShredMerchant, wire.OpRotateKeys,
+		wire.OpImportCards, wire.OpExportCards:
 		return true
 	}
 	return false
@@ -50,6 +52,9 @@ func (g *auditGate) witness(_ context.Context, t vault.Trace) error {
 	e.Code = ""
 	if t.Token != "" {
 		e.Token = t.Token
+	}
+	if t.JobID != "" {
+		e.JobID = t.JobID
 	}
 	e.KeyVersion = t.KeyVersion
 	e.KMSRequestIDs = t.KMSRequestIDs

@@ -45,7 +45,12 @@ type Reply struct {
 	// JSON is marshalled as the body unless JOSE is set.
 	JSON any
 	// JOSE is a compact JWE answered as application/jose.
-	JOSE  string
+	JOSE string
+	// Text, with ContentType, is answered as is (the import key).
+	Text        string
+	ContentType string
+	// JobID names the job a request created or read, for its audit event.
+	JobID string
 	Trace vault.Trace
 }
 

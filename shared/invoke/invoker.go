@@ -38,6 +38,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -47,6 +48,7 @@ import (
 	"github.com/cardvault/vault/shared/client"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/migrate"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/wire"
 )
@@ -109,7 +111,7 @@ type Sender func(ctx context.Context, function string, payload []byte) ([]byte, 
 // take a JWE body, which a bearer JWS) are read from app.Functions on
 // inert components: nothing of them runs in this process.
 func NewRemote(creds *client.Credentials, vaultKeys *wire.VaultKeys, send Sender) *Invoker {
-	inert := &app.Components{VaultKeys: vaultKeys}
+	inert := &app.Components{VaultKeys: vaultKeys, Files: inertFiles{}, JobWork: inertFiles{}}
 	inert.UseKeyring(func() (envelope.Keyring, error) { return inertKeyring{}, nil })
 	return &Invoker{creds: creds, vaultJWKS: vaultKeys.PublicJWKS(), send: send, routeTable: inert}
 }
@@ -135,6 +137,10 @@ func New(c *app.Components, credentialsPath string) (*Invoker, error) {
 	}
 	c.Background = func(life *vault.KeyLifecycle) vault.BackgroundWork {
 		return workAsRotateDEK{life: life, timeout: DefaultWorkTimeout, logger: logger}
+	}
+	if c.JobWork != nil {
+		// Likewise a job an invocation starts runs inline, as migrate.
+		c.JobWork = jobsAsMigrate{c: c, timeout: DefaultWorkTimeout, logger: logger}
 	}
 	return &Invoker{Components: c, Scheduled: defaultScheduled(), creds: creds, vaultJWKS: c.VaultKeys.PublicJWKS()}, nil
 }
@@ -240,6 +246,26 @@ func truncate(b []byte) string {
 	}
 	return string(b)
 }
+
+// inertFiles lets the job routes' table be built where no job file is
+// ever touched and no job started: every call fails.
+type inertFiles struct{}
+
+var (
+	_ migrate.Files = inertFiles{}
+	_ migrate.Work  = inertFiles{}
+)
+
+func (inertFiles) UploadLink(context.Context, string, time.Duration) (migrate.Link, error) {
+	return migrate.Link{}, errInert
+}
+func (inertFiles) DownloadLink(context.Context, string, time.Duration) (migrate.Link, error) {
+	return migrate.Link{}, errInert
+}
+func (inertFiles) Open(context.Context, string) (io.ReadCloser, error) { return nil, errInert }
+func (inertFiles) Put(context.Context, string, io.Reader) error        { return errInert }
+func (inertFiles) Delete(context.Context, string) error                { return errInert }
+func (inertFiles) StartJob(context.Context, string) error              { return errInert }
 
 // inertKeyring lets route tables be built where nothing is ever
 // decrypted: every call fails.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/migrate"
 	"github.com/cardvault/vault/shared/vault"
 )
 
@@ -32,7 +33,21 @@ func RunWork(ctx context.Context, c *app.Components, input json.RawMessage) (jso
 
 // defaultScheduled are the vault's non-HTTP functions.
 func defaultScheduled() map[string]ScheduledHandler {
-	return map[string]ScheduledHandler{app.RotateDEK.Name: RunWork}
+	return map[string]ScheduledHandler{app.RotateDEK.Name: RunWork, app.Migrate.Name: RunMigrate}
+}
+
+// RunMigrate is the migrate function's handler: an S3 upload event or a
+// job work event, as app.RunMigrate serves it.
+func RunMigrate(ctx context.Context, c *app.Components, input json.RawMessage) (json.RawMessage, error) {
+	w, err := c.Worker()
+	if err != nil {
+		return nil, err
+	}
+	res, err := app.HandleMigrate(ctx, w, input)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(res, "", "  ")
 }
 
 // DefaultWorkTimeout bounds background work run inline (see
@@ -65,5 +80,33 @@ func (w workAsRotateDEK) Start(ctx context.Context, req vault.WorkRequest) error
 	ctx, cancel := context.WithTimeout(WithFunction(context.WithoutCancel(ctx), app.RotateDEK.Name), w.timeout)
 	defer cancel()
 	_, err := w.life.RunWork(ctx, req)
+	return err
+}
+
+// jobsAsMigrate runs a job an invocation starts (an export) at once, in
+// the calling goroutine, as the migrate function, for the reason
+// workAsRotateDEK runs key work as rotate-dek: each function's calls stay
+// its own. A job migrate hands on is left (as a lost event would be).
+type jobsAsMigrate struct {
+	c       *app.Components
+	timeout time.Duration
+	logger  *slog.Logger
+}
+
+var _ migrate.Work = jobsAsMigrate{}
+
+// StartJob implements migrate.Work.
+func (w jobsAsMigrate) StartJob(ctx context.Context, jobID string) error {
+	if FunctionFrom(ctx) == app.Migrate.Name {
+		w.logger.InfoContext(ctx, "job handed on; not run again inline", "job_id", jobID)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(WithFunction(context.WithoutCancel(ctx), app.Migrate.Name), w.timeout)
+	defer cancel()
+	worker, err := w.c.Worker()
+	if err != nil {
+		return err
+	}
+	_, err = worker.Run(ctx, jobID)
 	return err
 }

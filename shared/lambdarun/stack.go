@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -24,6 +27,8 @@ import (
 	"github.com/cardvault/vault/shared/deploy/iampolicy"
 	"github.com/cardvault/vault/shared/deploy/iamproxy"
 	"github.com/cardvault/vault/shared/invoke"
+	"github.com/cardvault/vault/shared/pgpfile"
+	"github.com/cardvault/vault/shared/s3rver"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/wire"
 )
@@ -84,6 +89,11 @@ type Stack struct {
 	KMS       *LocalKMSServer
 	Secrets   *awsfake.SecretsManager
 	Events    *awsfake.EventBridge
+	// S3 is the stand-in of the template's buckets (nil if it has none).
+	S3 *s3rver.Server
+	// ImportKey is the OpenPGP import key ring the secrets hold (unless
+	// Placeholders), armored.
+	ImportKey []byte
 	// VaultKeys and Client are the vault's keys and the demo client the
 	// secrets hold (unless Placeholders).
 	VaultKeys *wire.VaultKeys
@@ -105,6 +115,9 @@ type Stack struct {
 	runtimes   map[string]*Runtime
 	delivered  int
 	deliveries []WorkDelivery
+	// notified counts the proxy's calls whose bucket notifications were
+	// delivered.
+	notified int
 }
 
 // Build builds every function of the template once, into dir; Start
@@ -215,6 +228,10 @@ func Start(ctx context.Context, opts Options, bootstraps map[string]string) (_ *
 	if err := s.standInKMSKeys(ctx); err != nil {
 		return nil, err
 	}
+	buckets, err := s.standInBuckets(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.standInSecrets(); err != nil {
 		return nil, err
 	}
@@ -226,15 +243,20 @@ func Start(ctx context.Context, opts Options, bootstraps map[string]string) (_ *
 	if err != nil {
 		return nil, err
 	}
-	s.Proxy, err = iamproxy.Start(iamproxy.Where{Region: where.Region, Account: where.Account, Tables: tables}, map[string]string{
+	upstreams := map[string]string{
 		iamproxy.DynamoDB:       opts.DynamoDBEndpoint,
 		iamproxy.KMS:            s.KMS.Endpoint,
 		iamproxy.SecretsManager: s.Secrets.URL,
 		iamproxy.EventBridge:    s.Events.URL,
-	})
+	}
+	if s.S3 != nil {
+		upstreams[iamproxy.S3] = s.S3.Endpoint
+	}
+	s.Proxy, err = iamproxy.Start(iamproxy.Where{Region: where.Region, Account: where.Account, Tables: tables, Buckets: buckets}, upstreams)
 	if err != nil {
 		return nil, err
 	}
+	s.Proxy.SignS3With(s3rver.AccessKey, s3rver.SecretKey)
 	s.cleanups = append(s.cleanups, func() { _ = s.Proxy.Close() })
 	if s.VaultKeys != nil {
 		s.invoker = invoke.NewRemote(s.Client, s.VaultKeys, s.Invoke)
@@ -308,9 +330,46 @@ func (s *Stack) NewKMSKey(ctx context.Context, description string) (string, erro
 	return aws.ToString(out.KeyMetadata.Arn), nil
 }
 
+// standInBuckets runs s3rver with a bucket for every bucket of the
+// template, and returns what the proxy must know of each (its SSE-KMS
+// key).
+func (s *Stack) standInBuckets(ctx context.Context) (map[string]iamproxy.Bucket, error) {
+	declared := s.Template.OfType(deploy.TypeBucket)
+	if len(declared) == 0 {
+		return nil, nil
+	}
+	names := map[string]string{}
+	for _, id := range sortedKeys(declared) {
+		names[id] = randomName("card-vault-files-")
+	}
+	var err error
+	if s.S3, err = s3rver.Start(ctx, filepath.Join(s.opts.Dir, "s3rver"), slices.Sorted(maps.Values(names))...); err != nil {
+		return nil, err
+	}
+	s.cleanups = append(s.cleanups, s.S3.Stop)
+	out := map[string]iamproxy.Bucket{}
+	for id, name := range names {
+		s.StandIns.Ref(id, name)
+		s.StandIns.Attr(id, "Arn", "arn:aws:s3:::"+name)
+		var b iamproxy.Bucket
+		for _, raw := range deploy.List(declared[id].Prop("BucketEncryption", "ServerSideEncryptionConfiguration")) {
+			rule := asMap(raw)
+			if key := asMap(rule["ServerSideEncryptionByDefault"])["KMSMasterKeyID"]; key != nil {
+				if b.KeyARN, err = s.StandIns.ResolveString(key); err != nil {
+					return nil, fmt.Errorf("%s: KMSMasterKeyID: %w", id, err)
+				}
+				b.BucketKey = rule["BucketKeyEnabled"] == true
+			}
+		}
+		out[name] = b
+	}
+	return out, nil
+}
+
 // secretDocuments says which document each secret environment variable
-// names (shared/app: VAULT_JWKS, VAULT_CLIENTS and VAULT_DESTINATIONS).
-var secretDocuments = []string{"VAULT_JWKS_SECRET_ARN", "VAULT_CLIENTS_SECRET_ARN", "VAULT_DESTINATIONS_SECRET_ARN"}
+// names (shared/app: VAULT_JWKS, VAULT_CLIENTS, VAULT_DESTINATIONS,
+// VAULT_IMPORT_KEY and VAULT_IMPORT_PUBLIC_KEY).
+var secretDocuments = []string{"VAULT_JWKS_SECRET_ARN", "VAULT_CLIENTS_SECRET_ARN", "VAULT_DESTINATIONS_SECRET_ARN", "VAULT_IMPORT_KEY_SECRET_ARN", "VAULT_IMPORT_PUBLIC_KEY_SECRET_ARN"}
 
 // standInSecrets puts each secret of the template into the fake, with its
 // placeholder value (SecretString) and then, unless Placeholders, the
@@ -348,6 +407,17 @@ func (s *Stack) standInSecrets() error {
 		docs["VAULT_JWKS_SECRET_ARN"] = string(jwks)
 		docs["VAULT_CLIENTS_SECRET_ARN"] = `{"clients":[` + string(entry) + `]}`
 		docs["VAULT_DESTINATIONS_SECRET_ARN"] = destinations
+		ring, err := pgpfile.GenerateKey("card vault import key", time.Now())
+		if err != nil {
+			return err
+		}
+		s.ImportKey = ring.Reveal()
+		public, err := pgpfile.PublicKeyOf(s.ImportKey)
+		if err != nil {
+			return err
+		}
+		docs["VAULT_IMPORT_KEY_SECRET_ARN"] = string(s.ImportKey)
+		docs["VAULT_IMPORT_PUBLIC_KEY_SECRET_ARN"] = string(public)
 	}
 	for id, res := range secrets {
 		placeholder, _ := res.Prop("SecretString").(string)
@@ -659,10 +729,11 @@ func (r rule) matches(e awsfake.EventEntry) bool {
 // past it is a bug, not progress.
 const maxDeliveries = 200
 
-// DeliverWork does what the template's EventBridge rules do: every event
-// the bus accepted since the last delivery that matches a rule is sent to
-// its function (its detail, for InputPath $.detail), in order, until no
-// new event matches. Deliveries run one at a time, synchronously, where
+// DeliverWork does what the template's EventBridge rules and bucket
+// notifications do: every event the bus accepted since the last delivery
+// that matches a rule is sent to its function (its detail, for InputPath
+// $.detail), and every object created in a bucket under a function's S3
+// event source is notified to it, in order, until nothing new matches. Deliveries run one at a time, synchronously, where
 // Lambda would invoke asynchronously and retry a failure; failures are
 // kept (Deliveries) and the first is returned.
 func (s *Stack) DeliverWork(ctx context.Context) error {
@@ -670,15 +741,41 @@ func (s *Stack) DeliverWork(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	notifications, err := s.bucketNotifications()
+	if err != nil {
+		return err
+	}
 	var first error
 	for n := 0; ; {
 		entries := s.Events.Entries()
+		calls := s.Proxy.Calls()
 		s.mu.Lock()
 		pending := entries[s.delivered:]
 		s.delivered = len(entries)
+		created := calls[s.notified:]
+		s.notified = len(calls)
 		s.mu.Unlock()
-		if len(pending) == 0 {
+		uploads := objectsCreated(created)
+		if len(pending) == 0 && len(uploads) == 0 {
 			return first
+		}
+		for _, o := range uploads {
+			for _, nt := range notifications {
+				if nt.bucket != o.bucket || !strings.HasPrefix(o.key, nt.prefix) {
+					continue
+				}
+				if n++; n > maxDeliveries {
+					return fmt.Errorf("more than %d work events delivered in one go", maxDeliveries)
+				}
+				input := s3Event(o)
+				out, err := s.Invoke(ctx, nt.function, []byte(input))
+				s.mu.Lock()
+				s.deliveries = append(s.deliveries, WorkDelivery{Function: nt.function, Input: input, Output: string(out), Err: err})
+				s.mu.Unlock()
+				if err != nil && first == nil {
+					first = fmt.Errorf("S3 event %s to %s: %w", input, nt.function, err)
+				}
+			}
 		}
 		for _, e := range pending {
 			for _, r := range rules {
@@ -707,6 +804,80 @@ func (s *Stack) DeliverWork(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// notification is an S3 event source of a function: objects created in
+// bucket under prefix invoke it.
+type notification struct {
+	function, bucket, prefix string
+}
+
+func (s *Stack) bucketNotifications() ([]notification, error) {
+	var out []notification
+	for _, name := range sortedKeys(s.Functions) {
+		fn := s.Functions[name]
+		for _, raw := range asMap(s.Template.Resources[fn.LogicalID].Prop("Events")) {
+			ev := asMap(raw)
+			if ev["Type"] != "S3" {
+				continue
+			}
+			props := asMap(ev["Properties"])
+			if events := deploy.Strings(props["Events"]); !slices.Contains(events, "s3:ObjectCreated:*") {
+				return nil, fmt.Errorf("%s: S3 events %v are not emulated", fn.LogicalID, events)
+			}
+			bucket, err := s.StandIns.ResolveString(props["Bucket"])
+			if err != nil {
+				return nil, err
+			}
+			nt := notification{function: name, bucket: bucket}
+			for _, r := range deploy.List(asMap(asMap(props["Filter"])["S3Key"])["Rules"]) {
+				rule := asMap(r)
+				switch rule["Name"] {
+				case "prefix":
+					nt.prefix = fmt.Sprint(rule["Value"])
+				default:
+					return nil, fmt.Errorf("%s: S3 key filter %v is not emulated", fn.LogicalID, rule["Name"])
+				}
+			}
+			out = append(out, nt)
+		}
+	}
+	return out, nil
+}
+
+// createdObject is an object a call through the proxy created.
+type createdObject struct {
+	bucket, key string
+}
+
+// objectsCreated are the objects the calls created (a PutObject or a
+// completed multipart upload that the stand-in took).
+func objectsCreated(calls []iamproxy.Call) []createdObject {
+	var out []createdObject
+	for _, c := range calls {
+		if (c.Operation != "S3.PutObject" && c.Operation != "S3.CompleteMultipartUpload") || c.Status != 200 || len(c.Checks) == 0 {
+			continue
+		}
+		object := strings.TrimPrefix(c.Checks[0].Request.Resource, "arn:aws:s3:::")
+		bucket, key, _ := strings.Cut(object, "/")
+		out = append(out, createdObject{bucket: bucket, key: key})
+	}
+	return out
+}
+
+// s3Event is the event notification S3 sends a function for o.
+func s3Event(o createdObject) string {
+	ev := map[string]any{"Records": []any{map[string]any{
+		"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": where.Region,
+		"eventTime": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), "eventName": "ObjectCreated:Put",
+		"s3": map[string]any{
+			"s3SchemaVersion": "1.0", "configurationId": "Upload",
+			"bucket": map[string]any{"name": o.bucket, "arn": "arn:aws:s3:::" + o.bucket},
+			"object": map[string]any{"key": url.QueryEscape(o.key)},
+		},
+	}}}
+	raw, _ := json.Marshal(ev)
+	return string(raw)
 }
 
 // Deliveries lists every work event delivered so far.

@@ -24,6 +24,7 @@ import (
 	"github.com/cardvault/vault/shared/dynalite"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/forward"
+	"github.com/cardvault/vault/shared/jobfiles"
 	"github.com/cardvault/vault/shared/logging"
 	"github.com/cardvault/vault/shared/store"
 	"github.com/cardvault/vault/shared/vault"
@@ -55,6 +56,9 @@ type Settings struct {
 	// call that starts it, for one-shot commands; the server runs it in
 	// goroutines.
 	InlineWork bool
+	// JobBatchSize, if set, is the rows per import checkpoint (tests cut
+	// small imports in several places with it).
+	JobBatchSize int
 	// Wrap hooks let tests put fault injection, counting or another
 	// keyring (a KMS one against a loopback KMS) around the adapters.
 	WrapDynamo  func(store.DynamoAPI) store.DynamoAPI
@@ -149,6 +153,9 @@ type Env struct {
 	auditFile *audit.FileSink
 	work      *localWork
 	stopWork  context.CancelFunc
+
+	localFiles *jobfiles.Local
+	jobs       *localJobs
 }
 
 // Start prepares the directory, starts dynalite unless an endpoint is
@@ -214,13 +221,14 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		kr = s.WrapKeyring(kr)
 	}
 	env.Components = &app.Components{
-		Logger:     logger,
-		Store:      store.New(dynamo, s.Table, store.WithClock(s.Now)),
-		VaultKeys:  vaultKeys,
-		Clients:    wire.FileRegistry(s.ClientsFile),
-		Audit:      sink,
-		Now:        s.Now,
-		KeyOptions: s.KeyOptions,
+		Logger:       logger,
+		Store:        store.New(dynamo, s.Table, store.WithClock(s.Now)),
+		VaultKeys:    vaultKeys,
+		Clients:      wire.FileRegistry(s.ClientsFile),
+		Audit:        sink,
+		Now:          s.Now,
+		KeyOptions:   s.KeyOptions,
+		JobBatchSize: s.JobBatchSize,
 	}
 	// Followed like the registry, and checked against it: a refused
 	// document (or a client naming an unknown destination) makes every
@@ -234,6 +242,10 @@ func Start(ctx context.Context, s Settings, logger *slog.Logger) (*Env, error) {
 		env.work = &localWork{life: life, ctx: workCtx, inline: s.InlineWork, logger: logger, running: map[string]bool{}}
 		return env.work
 	}
+	if err := env.setUpJobs(workCtx, logger); err != nil {
+		env.Close()
+		return nil, err
+	}
 	return env, nil
 }
 
@@ -245,6 +257,7 @@ func (e *Env) Close() {
 	if e.work != nil {
 		e.work.wg.Wait()
 	}
+	e.WaitForJobs()
 	if e.Components != nil {
 		e.Components.Close()
 	}

@@ -233,7 +233,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	v := vaulttest.Start(t, clients...)
 	tok := vaultOne(t, full, "m_1", testPAN)
-	params := map[string]string{"token": tok, "merchant_id": "m_1", "name": "api-key"}
+	params := map[string]string{"token": tok, "merchant_id": "m_1", "name": "api-key", "job_id": "job_AAAAAAAAAAAAAAAAAAAAAA"}
 	for _, route := range v.API.Routes() {
 		if route.Op == "" {
 			continue

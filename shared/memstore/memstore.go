@@ -1,7 +1,7 @@
 // Package memstore keeps every port of the vault in memory: cards and
 // their duplicate-detection index, merchant secrets, the replay window,
-// merchant keys and the merchant directory, rotation state, background
-// work and the audit trail. It exists for tests and benchmarks, the way
+// merchant keys and the merchant directory, rotation state, migration
+// jobs and their checkpoints, background work and the audit trail. It exists for tests and benchmarks, the way
 // net/http/httptest serves HTTP tests: nothing persists, one mutex
 // serialises every call, and no product code may import it (a test of the
 // module's layout holds that).
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/migrate"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
@@ -47,6 +48,9 @@ type Store struct {
 	// directory holds the merchants that have (had) keys.
 	directory map[string]bool
 	rotation  map[string]vault.RotationState
+	// jobs and batches are the migration jobs and their checkpoints.
+	jobs    map[string]migrate.Job
+	batches map[batchKey]migrate.Batch
 }
 
 var (
@@ -91,6 +95,8 @@ func New(opts ...Option) *Store {
 		shredded:  make(map[string]time.Time),
 		directory: make(map[string]bool),
 		rotation:  make(map[string]vault.RotationState),
+		jobs:      make(map[string]migrate.Job),
+		batches:   make(map[batchKey]migrate.Batch),
 	}
 	for _, opt := range opts {
 		opt(s)

@@ -102,6 +102,9 @@ type Trace struct {
 	Undo func(ctx context.Context) error
 	// Forward describes a forward (nil for every other operation).
 	Forward *ForwardTrace
+	// JobID names the import or export job a request creates, so that
+	// the event witnessed before the job exists names it.
+	JobID string
 }
 
 // usedKeys records a key lookup in the trace.

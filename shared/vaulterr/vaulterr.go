@@ -28,9 +28,12 @@ const (
 	InvalidCard          Code = "invalid_card"
 	CVCNotAccepted       Code = "cvc_not_accepted"
 	InvalidSecret        Code = "invalid_secret"
-	RateLimited          Code = "rate_limited"
-	Integrity            Code = "integrity_error"
-	Unavailable          Code = "unavailable"
+	// InvalidImport (v1.1): an import file that does not decrypt or lacks
+	// a required column; an export's recipient key unfit to encrypt to.
+	InvalidImport Code = "invalid_import"
+	RateLimited   Code = "rate_limited"
+	Integrity     Code = "integrity_error"
+	Unavailable   Code = "unavailable"
 	// Contract v1.1, forward: the provider connection failed (refused
 	// address, TLS, reset, an answer over the cap) or timed out.
 	DestinationError   Code = "destination_error"
@@ -52,6 +55,7 @@ var statusByCode = map[Code]int{
 	InvalidCard:          http.StatusUnprocessableEntity,
 	CVCNotAccepted:       http.StatusUnprocessableEntity,
 	InvalidSecret:        http.StatusUnprocessableEntity,
+	InvalidImport:        http.StatusUnprocessableEntity,
 	RateLimited:          http.StatusTooManyRequests,
 	Integrity:            http.StatusInternalServerError,
 	Unavailable:          http.StatusServiceUnavailable,

@@ -27,6 +27,8 @@ type claimSet struct {
 	audience                 bool // aud names the vault
 	token, name              string
 	hasToken, hasName        bool
+	jobID                    string
+	hasJobID                 bool
 }
 
 func malformedClaim(name string) error {
@@ -70,6 +72,9 @@ func readClaims(members []member) (claimSet, error) {
 		case "name":
 			c.name, ok = jsonString(m.raw)
 			c.hasName = true
+		case "job_id":
+			c.jobID, ok = jsonString(m.raw)
+			c.hasJobID = true
 		default:
 			if known, variant := caseVariantOf(m.name); variant {
 				return claimSet{}, vaulterr.New(vaulterr.Malformed, "a claim name differs from "+known+" only in case")
@@ -165,6 +170,14 @@ func (c *claimSet) check(client *Client, want Expect, now time.Time) error {
 		}
 		if c.name != want.Name {
 			return vaulterr.New(vaulterr.Forbidden, "name does not match route")
+		}
+	}
+	if want.JobID != "" {
+		if !c.hasJobID {
+			return malformedClaim("job_id")
+		}
+		if c.jobID != want.JobID {
+			return vaulterr.New(vaulterr.Forbidden, "job_id does not match route")
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -167,4 +168,21 @@ func ParseObject(doc []byte) (Object, error) {
 		return Object{}, err
 	}
 	return Object{members: members}, nil
+}
+
+// Strings returns member name's value when it is a JSON array of
+// strings. An array has no member names, so decoding it with
+// encoding/json matches nothing loosely.
+func (o Object) Strings(name string) (v []string, present bool, err error) {
+	raw, present, err := o.raw(name)
+	if !present || err != nil {
+		return nil, present, err
+	}
+	if raw[0] != '[' {
+		return nil, true, errIllTyped
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, true, errIllTyped
+	}
+	return v, true, nil
 }

@@ -34,6 +34,7 @@ type Expect struct {
 	MerchantID string // the route's {merchant_id}, "" when the route has none
 	Token      string // the route's {token}, "" when none
 	Name       string // the route's {name}, "" when none
+	JobID      string // the route's {job_id}, "" when none
 }
 
 // Request is an opened, authenticated, authorised request. The replay check

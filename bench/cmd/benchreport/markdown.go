@@ -53,6 +53,7 @@ func renderMarkdown(m machine, f figures, profile string) string {
 	loopback(&d, f)
 	roundTrips(&d, f)
 	rotation(&d, f)
+	imports(&d, f)
 	product(&d, f)
 	return d.String()
 }
@@ -220,6 +221,37 @@ func rotation(d *doc, f figures) {
 			r.Metrics["vault-cpu-us/record"], r.Metrics["s/rotation"], r.Metrics["base-heap-MB"], r.Metrics["peak-heap-MB"], verdict(rs >= targetRecordsS))
 	}
 	d.command(f.commandOf("Rotation/"))
+}
+
+func imports(d *doc, f figures) {
+	rows := f.withPrefix("Import/")
+	if len(rows) == 0 {
+		return
+	}
+	d.p("\n## Card import against local dynalite")
+	d.p("")
+	d.p("A Stripe-format file of n rows (distinct Luhn-valid numbers, one customer each), encrypted to the vault's OpenPGP import key and streamed to disk, imported by `migrate.Worker.Run` (bench/dynamo/import_test.go): decrypted as it streams, parsed, every row vaulted through vault_card's path (validation, fingerprint, sealing, a conditional duplicate-index claim and a conditional card put: two writes a row), checkpointed every 200 rows (a batch claim, its results, the job: three more writes a batch). Before it, untimed, a 2,000-row import of another merchant warms dynalite's V8. rows/s is over the whole run; dynalite puts/s is plain PutItem of card-sized items from 16 goroutines against the same dynalite right after; rows per put is their ratio (at most about 0.5 with two writes a row, when dynalite is the bound); heap is HeapInuse sampled every 10 ms (flat in n: the file streams). Target: >= %d rows/s, >= 0.8 rows per plain put, heap flat in n.", targetRecordsS)
+	d.p("")
+	d.p("| rows | rows/s | dynalite puts/s (same run) | rows per put | heap before MB | peak heap MB | target |")
+	d.p("|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range rows {
+		rs := r.Metrics["rows/s"]
+		d.p("| %s | **%.0f** | %.0f | %.2f | %.1f | %.1f | %s |", strings.TrimPrefix(r.Name, "Import/rows="), rs, r.Metrics["dynalite-puts/s"],
+			r.Metrics["rows-per-put"], r.Metrics["base-heap-MB"], r.Metrics["peak-heap-MB"], verdict(rs >= targetRecordsS && r.Metrics["rows-per-put"] >= 0.8))
+	}
+	d.command(f.commandOf("Import/"))
+	resumes := f.withPrefix("ImportResume/")
+	if len(resumes) == 0 {
+		return
+	}
+	d.p("")
+	d.p("Resume: the same import cut off once half its rows are checkpointed (its run's context ends, as Lambda's 15 minutes would end it), then run again. resume s is from the new run's start to its first new checkpoint: the file decrypted and parsed again up to the checkpoint, then one batch; the job must end with every row vaulted once and no duplicate.")
+	d.p("")
+	d.p("| rows | rows before the cut | resume s | rest of the import s |")
+	d.p("|---:|---:|---:|---:|")
+	for _, r := range resumes {
+		d.p("| %s | %.0f | **%.2f** | %.1f |", strings.TrimPrefix(r.Name, "ImportResume/rows="), r.Metrics["rows-before-cut"], r.Metrics["resume-s"], r.Metrics["rest-s"])
+	}
 }
 
 func product(d *doc, f figures) {

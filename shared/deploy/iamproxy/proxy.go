@@ -2,7 +2,8 @@
 // holds every call to the caller's IAM role, as AWS would: the functions
 // are given its URL as AWS_ENDPOINT_URL, each with access keys of its own
 // that name its principal; the proxy reads each AWS JSON protocol request
-// (X-Amz-Target and body: DynamoDB, KMS, Secrets Manager, EventBridge),
+// (X-Amz-Target and body: DynamoDB, KMS, Secrets Manager, EventBridge)
+// and each S3 REST request (path-style object calls, presigned or not),
 // derives the IAM requests AWS would authorize for it (action, resource
 // ARN, condition keys such as dynamodb:LeadingKeys or
 // kms:EncryptionContext:*), evaluates them against the principal's policy
@@ -23,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/cardvault/vault/shared/deploy/iampolicy"
 )
@@ -89,6 +92,9 @@ type Proxy struct {
 	server    *http.Server
 	listener  net.Listener
 
+	// s3Credentials sign the calls forwarded to the S3 stand-in.
+	s3Credentials aws.Credentials
+
 	mu         sync.Mutex
 	principals map[string]Principal // by access key id
 	calls      []Call
@@ -147,6 +153,10 @@ func (p *Proxy) record(c Call) {
 const maxBody = 16 << 20
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isS3(r) {
+		p.serveS3(w, r)
+		return
+	}
 	target := r.Header.Get("X-Amz-Target")
 	call := Call{Operation: target}
 	service, op, _ := strings.Cut(target, ".")
@@ -239,6 +249,11 @@ func (p *Proxy) principal(r *http.Request) (Principal, bool) {
 		return Principal{}, false
 	}
 	keyID, _, _ := strings.Cut(rest, "/")
+	return p.principalNamed(keyID)
+}
+
+// principalNamed is the principal of access key keyID.
+func (p *Proxy) principalNamed(keyID string) (Principal, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	principal, ok := p.principals[keyID]

@@ -34,6 +34,8 @@ type Where struct {
 	Account string
 	// Tables are the key schemas, by table name.
 	Tables map[string]Table
+	// Buckets are the S3 buckets, by name.
+	Buckets map[string]Bucket
 }
 
 // authorization is one request to evaluate, or, with resourceFrom set, a

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/envelope"
+	"github.com/cardvault/vault/shared/migrate"
 	"github.com/cardvault/vault/shared/vault"
 )
 
@@ -26,6 +27,7 @@ type Ports interface {
 	vault.RotationStore
 	vault.Purger
 	envelope.KeyAdmin
+	migrate.JobStore
 }
 
 // Factory opens a fresh, empty set of ports whose expiry conditions follow
@@ -81,6 +83,8 @@ func Run(t *testing.T, open Factory) {
 		{"Reseal", testReseal},
 		{"DeleteRecord", testDeleteRecord},
 		{"PurgeExpired", testPurgeExpired},
+		{"Jobs", testJobs},
+		{"JobBatches", testJobBatches},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

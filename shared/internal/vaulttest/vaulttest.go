@@ -64,6 +64,8 @@ type Options struct {
 	KeyTTL, PrimaryTTL time.Duration
 	// InlineWork runs background work inside the request that starts it.
 	InlineWork bool
+	// JobBatchSize is the rows per import checkpoint (default 200).
+	JobBatchSize int
 	// Wrap hooks put test doubles around the adapters (see localmode).
 	WrapDynamo  func(store.DynamoAPI) store.DynamoAPI
 	WrapKeyring func(envelope.Keyring) envelope.Keyring
@@ -87,6 +89,7 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 		Now:              v.Now,
 		KeyOptions:       envelope.Options{KeyTTL: opts.KeyTTL, PrimaryTTL: opts.PrimaryTTL},
 		InlineWork:       opts.InlineWork,
+		JobBatchSize:     opts.JobBatchSize,
 		WrapDynamo:       opts.WrapDynamo,
 		WrapKeyring:      opts.WrapKeyring,
 		WrapAudit:        opts.WrapAudit,
@@ -101,7 +104,7 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler := httpapi.HTTPHandler(v.API)
+	handler := env.Handler(v.API)
 	if opts.WrapHandler != nil {
 		handler = opts.WrapHandler(handler)
 	}
@@ -113,6 +116,7 @@ func StartWith(t testing.TB, opts Options, clients ...*Client) *Vault {
 	v.Server.Config = config
 	v.Server.Listener = httpapi.Listener(v.Server.Listener, v.API)
 	v.Server.Start()
+	env.SetFilesBaseURL(v.Server.URL)
 	t.Cleanup(v.Server.Close)
 	return v
 }

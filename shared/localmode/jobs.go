@@ -1,0 +1,165 @@
+package localmode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cardvault/vault/shared/httpapi"
+	"github.com/cardvault/vault/shared/jobfiles"
+	"github.com/cardvault/vault/shared/migrate"
+	"github.com/cardvault/vault/shared/pgpfile"
+)
+
+// File names under Settings.Dir for migration jobs.
+const (
+	// ImportKeyFile is the vault's OpenPGP import key ring, made on first
+	// start (owner-only, never to be committed or copied to AWS).
+	ImportKeyFile = "import-key.asc"
+	// filesDir holds job files: encrypted uploads and exports, import
+	// mappings (no card numbers).
+	filesDir = "files"
+	// filesURLKeyFile signs the local file URLs.
+	filesURLKeyFile = "files-url.key"
+)
+
+func loadOrCreateImportKey(path string, now func() time.Time) (*pgpfile.KeyRing, error) {
+	doc, err := os.ReadFile(path) // #nosec G304 -- a path under the operator's VAULT_LOCAL_DIR
+	if errors.Is(err, os.ErrNotExist) {
+		fresh, genErr := pgpfile.GenerateKey("card vault import key, local", now())
+		if genErr != nil {
+			return nil, genErr
+		}
+		if err := writeNew(path, fresh.Reveal()); err != nil {
+			return nil, err
+		}
+		doc, err = fresh.Reveal(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ring, err := pgpfile.ParseKeyRing(doc, now)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ring, nil
+}
+
+// setUpJobs gives the components the import key, the local job files and
+// job work running in this process.
+func (e *Env) setUpJobs(ctx context.Context, logger *slog.Logger) error {
+	s := e.Settings
+	ring, err := loadOrCreateImportKey(filepath.Join(s.Dir, ImportKeyFile), s.Now)
+	if err != nil {
+		return err
+	}
+	public, err := ring.PublicKey()
+	if err != nil {
+		return err
+	}
+	urlKey, err := jobfiles.LoadOrCreateURLKey(filepath.Join(s.Dir, filesURLKeyFile))
+	if err != nil {
+		return err
+	}
+	files, err := jobfiles.NewLocal(filepath.Join(s.Dir, filesDir), urlKey, "http://"+s.Addr, s.Now)
+	if err != nil {
+		return err
+	}
+	work := &localJobs{env: e, ctx: ctx, inline: s.InlineWork, logger: logger, running: map[string]bool{}}
+	files.OnUpload = func(key string) {
+		if id, ok := migrate.JobIDOfUpload(key); ok {
+			if err := work.StartJob(ctx, id); err != nil {
+				logger.Error("job not started", "job_id", id, "err", err)
+			}
+		}
+	}
+	e.ImportKeys, e.ImportPublicKey = ring, public
+	e.Files, e.JobWork = files, work
+	e.localFiles, e.jobs = files, work
+	return nil
+}
+
+// SetFilesBaseURL sets the address job file URLs name (tests serve the
+// vault on a port chosen after Start).
+func (e *Env) SetFilesBaseURL(base string) { e.localFiles.SetBaseURL(base) }
+
+// Handler serves api and the local job file URLs: what the Lambda
+// functions and S3 serve in AWS.
+func (e *Env) Handler(api *httpapi.API) http.Handler {
+	apiHandler := httpapi.HTTPHandler(api)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, jobfiles.LocalPathPrefix) {
+			e.localFiles.ServeHTTP(w, r)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	})
+}
+
+// WaitForJobs waits until the jobs started so far have stopped (tests).
+func (e *Env) WaitForJobs() {
+	if e.jobs != nil {
+		e.jobs.wg.Wait()
+	}
+}
+
+// localJobs runs jobs in goroutines beside the local server (inline for
+// one-shot commands and tests that ask for it), one run per job at once.
+type localJobs struct {
+	env    *Env
+	ctx    context.Context
+	inline bool
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]bool
+	wg      sync.WaitGroup
+}
+
+var _ migrate.Work = (*localJobs)(nil)
+
+// StartJob implements migrate.Work.
+func (j *localJobs) StartJob(ctx context.Context, jobID string) error {
+	w, err := j.env.Worker()
+	if err != nil {
+		return err
+	}
+	if j.inline {
+		_, err := w.Run(ctx, jobID)
+		return err
+	}
+	j.mu.Lock()
+	if j.running[jobID] {
+		j.mu.Unlock()
+		return nil
+	}
+	j.running[jobID] = true
+	j.mu.Unlock()
+	j.wg.Add(1)
+	go func() {
+		defer j.wg.Done()
+		for j.ctx.Err() == nil {
+			out, err := w.Run(j.ctx, jobID)
+			if err != nil {
+				if j.ctx.Err() == nil {
+					j.logger.Error("job run failed", "job_id", jobID, "err", err)
+				}
+				break
+			}
+			if out.Done {
+				break
+			}
+		}
+		j.mu.Lock()
+		delete(j.running, jobID)
+		j.mu.Unlock()
+	}()
+	return nil
+}
