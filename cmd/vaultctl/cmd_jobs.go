@@ -102,7 +102,7 @@ func writeRing(a *app, ringPath, pubPath string, doc []byte, force bool) error {
 			return fmt.Errorf("%s exists (use --force to replace it)", pubPath)
 		}
 	}
-	if err := os.WriteFile(pubPath, public, 0o644); err != nil { // #nosec G306 -- a public key
+	if err := os.WriteFile(pubPath, public, 0o644); err != nil { // #nosec G306 G703 -- a public key, where the operator asked for it
 		return err
 	}
 	fmt.Fprintf(a.stdout, "import key %s (%d key(s) in the ring)\n", ring.Fingerprint(), ring.Keys())

@@ -518,10 +518,10 @@ func (w *Worker) completeImport(ctx context.Context, job *Job) error {
 				return
 			}
 		}
-		pw.Close()
+		_ = pw.Close()
 	}()
 	err := w.files.Put(ctx, importResultKey(job.ID), pr)
-	pr.CloseWithError(err)
+	_ = pr.CloseWithError(err) // always nil: it only tells the writer side
 	if err != nil {
 		if ctx.Err() != nil {
 			return errHandedOn
@@ -561,7 +561,7 @@ func (w *Worker) runExport(ctx context.Context, job *Job) error {
 		pw.CloseWithError(err)
 	}()
 	err = w.files.Put(ctx, exportResultKey(job.ID), pr)
-	pr.CloseWithError(err)
+	_ = pr.CloseWithError(err) // always nil: it only tells the writer side
 	n := <-count
 	if err != nil {
 		_ = w.files.Delete(context.WithoutCancel(ctx), exportResultKey(job.ID))
