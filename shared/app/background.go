@@ -29,24 +29,31 @@ var _ vault.BackgroundWork = EventWork{}
 
 // Start implements vault.BackgroundWork: it puts req on the bus.
 func (w EventWork) Start(ctx context.Context, req vault.WorkRequest) error {
-	detail, err := json.Marshal(req)
+	return putWorkEvent(ctx, w.Client, w.Bus, WorkDetailType, req, "work event")
+}
+
+// putWorkEvent puts one work event, detail as its JSON, on bus (the
+// default bus when empty); rotation work and job work share it. what
+// names the event in an error.
+func putWorkEvent(ctx context.Context, client audit.EventBridgeAPI, bus, detailType string, detail any, what string) error {
+	raw, err := json.Marshal(detail)
 	if err != nil {
 		return err
 	}
 	entry := types.PutEventsRequestEntry{
 		Source:     aws.String(audit.EventSource),
-		DetailType: aws.String(WorkDetailType),
-		Detail:     aws.String(string(detail)),
+		DetailType: aws.String(detailType),
+		Detail:     aws.String(string(raw)),
 	}
-	if w.Bus != "" {
-		entry.EventBusName = aws.String(w.Bus)
+	if bus != "" {
+		entry.EventBusName = aws.String(bus)
 	}
-	out, err := w.Client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{entry}})
+	out, err := client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{entry}})
 	if err != nil {
 		return err
 	}
 	if out.FailedEntryCount > 0 {
-		return fmt.Errorf("work event refused: %s", aws.ToString(out.Entries[0].ErrorCode))
+		return fmt.Errorf("%s refused: %s", what, aws.ToString(out.Entries[0].ErrorCode))
 	}
 	return nil
 }

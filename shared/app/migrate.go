@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cardvault/vault/shared/audit"
@@ -44,26 +43,8 @@ var _ migrate.Work = EventJobWork{}
 
 // StartJob implements migrate.Work.
 func (w EventJobWork) StartJob(ctx context.Context, jobID string) error {
-	detail, err := json.Marshal(migrate.WorkRequest{Action: migrate.ActionContinueJob, JobID: jobID})
-	if err != nil {
-		return err
-	}
-	entry := types.PutEventsRequestEntry{
-		Source:     aws.String(audit.EventSource),
-		DetailType: aws.String(JobWorkDetailType),
-		Detail:     aws.String(string(detail)),
-	}
-	if w.Bus != "" {
-		entry.EventBusName = aws.String(w.Bus)
-	}
-	out, err := w.Client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{entry}})
-	if err != nil {
-		return err
-	}
-	if out.FailedEntryCount > 0 {
-		return fmt.Errorf("job work event refused: %s", aws.ToString(out.Entries[0].ErrorCode))
-	}
-	return nil
+	return putWorkEvent(ctx, w.Client, w.Bus, JobWorkDetailType,
+		migrate.WorkRequest{Action: migrate.ActionContinueJob, JobID: jobID}, "job work event")
 }
 
 // Jobs builds the job operations (import_cards, export_cards, get_job).
