@@ -265,14 +265,20 @@ func (a *app) fetchResult(ctx context.Context, c *client.Client, merchant, jobID
 // watchJob polls the job until it ends, drawing its progress. A failed
 // job is an error naming its code.
 func (a *app) watchJob(ctx context.Context, c *client.Client, merchant, jobID string, total int64) error {
-	start := time.Now()
-	var last string
+	var (
+		start    time.Time
+		baseRows int64
+		last     string
+	)
 	for {
 		job, err := c.GetJob(ctx, merchant, jobID)
 		if err != nil {
 			return err
 		}
-		line := renderJobProgress(job, time.Since(start), total)
+		if start.IsZero() {
+			start, baseRows = time.Now(), job.Rows
+		}
+		line := renderJobProgress(job, baseRows, time.Since(start), total)
 		if line != last {
 			// Pad over the previous line, which may have been longer.
 			fmt.Fprintf(a.stderr, "\r%-*s", len(last), line)

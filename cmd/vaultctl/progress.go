@@ -24,13 +24,15 @@ func renderProgress(r client.Rotation) string {
 }
 
 // renderJobProgress draws a job's progress as one line: rows done, rows
-// per second and, when the file's row count is known (total > 0; the
-// vault learns it only as it reads the file), the bar against it and the
-// time left.
-func renderJobProgress(j *client.Job, elapsed time.Duration, total int64) string {
+// per second since the watch began (from the rows done then, baseRows,
+// so that watching a job already under way, or one resumed after a
+// stop, shows its speed now and not its average since the watch began)
+// and, when the file's row count is known (total > 0; the vault learns
+// it only as it reads the file), the bar against it and the time left.
+func renderJobProgress(j *client.Job, baseRows int64, elapsed time.Duration, total int64) string {
 	rate := 0.0
-	if s := elapsed.Seconds(); s > 0 {
-		rate = float64(j.Rows) / s
+	if s := elapsed.Seconds(); s > 0 && j.Rows > baseRows {
+		rate = float64(j.Rows-baseRows) / s
 	}
 	var fraction float64
 	if total > 0 {
