@@ -68,6 +68,7 @@ func run(logger *slog.Logger) error {
 		"table", settings.Table)
 
 	go env.RunPurger(ctx, time.Minute)
+	go env.RunJobSweeper(ctx, 30*time.Second)
 	go env.RunKeyWork(ctx, 30*time.Second, vault.WorkRequest{Action: vault.ActionRotateDue, MaxAgeDays: 90})
 
 	errc := make(chan error, 1)

@@ -28,6 +28,10 @@ const (
 	filesDir = "files"
 	// filesURLKeyFile signs the local file URLs.
 	filesURLKeyFile = "files-url.key"
+	// pendingJobsDir holds an empty file per job this vault has started
+	// and not seen end: what a restart resumes. In AWS the same duty falls
+	// to Lambda's retries of the job's event and the dead-letter queue.
+	pendingJobsDir = "jobs-pending"
 )
 
 func loadOrCreateImportKey(path string, now func() time.Time) (*pgpfile.KeyRing, error) {
@@ -72,7 +76,11 @@ func (e *Env) setUpJobs(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	work := &localJobs{env: e, ctx: ctx, inline: s.InlineWork, logger: logger, running: map[string]bool{}}
+	pending := filepath.Join(s.Dir, pendingJobsDir)
+	if err := os.MkdirAll(pending, 0o700); err != nil {
+		return err
+	}
+	work := &localJobs{env: e, ctx: ctx, inline: s.InlineWork, logger: logger, pending: pending, running: map[string]bool{}}
 	files.OnUpload = func(key string) {
 		if id, ok := migrate.JobIDOfUpload(key); ok {
 			if err := work.StartJob(ctx, id); err != nil {
@@ -83,7 +91,31 @@ func (e *Env) setUpJobs(ctx context.Context, logger *slog.Logger) error {
 	e.ImportKeys, e.ImportPublicKey = ring, public
 	e.Files, e.JobWork = files, work
 	e.localFiles, e.jobs = files, work
+	if !s.InlineWork {
+		// A job the last process was running when it stopped (killed,
+		// crashed, closed) carries on from its checkpoint.
+		work.resumePending()
+	}
 	return nil
+}
+
+// RunJobSweeper starts, every interval until ctx ends, the jobs that were
+// started and have not ended but have no run in this process (their last
+// run failed): locally what Lambda's retries of a job's event do in AWS.
+func (e *Env) RunJobSweeper(ctx context.Context, interval time.Duration) {
+	if e.jobs == nil {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.jobs.resumePending()
+		}
+	}
 }
 
 // SetFilesBaseURL sets the address job file URLs name (tests serve the
@@ -117,6 +149,8 @@ type localJobs struct {
 	ctx    context.Context
 	inline bool
 	logger *slog.Logger
+	// pending is the directory of jobs started and not yet ended.
+	pending string
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -124,6 +158,24 @@ type localJobs struct {
 }
 
 var _ migrate.Work = (*localJobs)(nil)
+
+// resumePending starts every job marked pending that has no run here.
+func (j *localJobs) resumePending() {
+	entries, err := os.ReadDir(j.pending)
+	if err != nil {
+		j.logger.Error("pending jobs not listed", "err", err)
+		return
+	}
+	for _, entry := range entries {
+		id := entry.Name()
+		if !migrate.ValidJobID(id) {
+			continue
+		}
+		if err := j.StartJob(j.ctx, id); err != nil {
+			j.logger.Error("pending job not resumed", "job_id", id, "err", err)
+		}
+	}
+}
 
 // StartJob implements migrate.Work.
 func (j *localJobs) StartJob(ctx context.Context, jobID string) error {
@@ -142,6 +194,16 @@ func (j *localJobs) StartJob(ctx context.Context, jobID string) error {
 	}
 	j.running[jobID] = true
 	j.mu.Unlock()
+	// Marked before the run begins, so that a process killed at any point
+	// of it leaves the job to be resumed. A job id names the file, and
+	// only a valid one (fixed alphabet, no separators) is accepted.
+	marker := ""
+	if migrate.ValidJobID(jobID) {
+		marker = filepath.Join(j.pending, jobID)
+		if err := os.WriteFile(marker, nil, 0o600); err != nil {
+			j.logger.Error("pending job not recorded; a restart will not resume it", "job_id", jobID, "err", err)
+		}
+	}
 	j.wg.Add(1)
 	go func() {
 		defer j.wg.Done()
@@ -149,11 +211,16 @@ func (j *localJobs) StartJob(ctx context.Context, jobID string) error {
 			out, err := w.Run(j.ctx, jobID)
 			if err != nil {
 				if j.ctx.Err() == nil {
-					j.logger.Error("job run failed", "job_id", jobID, "err", err)
+					j.logger.Error("job run failed; it is tried again from its checkpoint", "job_id", jobID, "err", err)
 				}
 				break
 			}
 			if out.Done {
+				if marker != "" {
+					if err := os.Remove(marker); err != nil && !errors.Is(err, os.ErrNotExist) {
+						j.logger.Error("ended job still marked pending", "job_id", jobID, "err", err)
+					}
+				}
 				break
 			}
 		}
