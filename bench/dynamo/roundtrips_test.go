@@ -2,11 +2,15 @@ package dynamo
 
 import (
 	"context"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -105,6 +109,43 @@ var roundTripOps = []roundTripOp{
 			return err
 		}, nil
 	}},
+	// A forward of a card to the loopback TLS destination, its
+	// credential a merchant secret: the card, the secret and the
+	// merchant's state are read while the request id is spent.
+	{"forward", func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		rec, err := cl.VaultCard(ctx, merchantCard(m, fmt.Sprintf("cus_fwd_%d_%d", i, time.Now().UnixNano())))
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := cl.PutSecret(ctx, m, benchCredential, secret.New("sk_live_0123456789abcdef"), nil); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, cl *client.Client) error {
+			ans, err := cl.Forward(ctx, client.ForwardRequest{
+				MerchantID: m, Destination: benchDestination, Token: rec.Token,
+				Method: http.MethodPost, Path: "/v1/payment_methods",
+				Form: map[string]string{"type": "card", "card[number]": "{{card.number}}", "card[exp_month]": "{{card.exp_month}}", "card[exp_year]": "{{card.exp_year}}"},
+			})
+			if err == nil && ans.Status != http.StatusOK {
+				err = fmt.Errorf("forward: the destination answered %d", ans.Status)
+			}
+			return err
+		}, nil
+	}},
+	// The cards of one customer, through the by_customer listing index.
+	{"list_cards", func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		customer := fmt.Sprintf("cus_list_%d_%d", i, time.Now().UnixNano())
+		if _, err := cl.VaultCard(ctx, merchantCard(m, customer)); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, cl *client.Client) error {
+			list, err := cl.ListCards(ctx, client.ListCardsRequest{MerchantID: m, CustomerID: customer})
+			if err == nil && len(list.Cards) != 1 {
+				err = fmt.Errorf("list_cards found %d cards of the customer, want 1", len(list.Cards))
+			}
+			return err
+		}, nil
+	}},
 	// Each rotation is of its own merchant (rotating one merchant again
 	// and again would only add versions for get_keys to count); the
 	// merchant's keys are in the process, as on a warm container.
@@ -176,6 +217,7 @@ func BenchmarkRoundTrips(b *testing.B) {
 	log := &callLog{}
 
 	warm := startRoundTripVault(b, dir, db.Endpoint, log)
+	useLoopbackDestination(b, warm.env)
 	const merchant = "m_roundtrips"
 	if _, err := warm.cl.VaultCard(ctx, merchantCard(merchant, "cus_seed")); err != nil {
 		b.Fatal(err)
@@ -225,6 +267,60 @@ func BenchmarkRoundTrips(b *testing.B) {
 				stats.report(b)
 			}
 		})
+	}
+}
+
+// The forward row's destination and the merchant secret that is its
+// credential.
+const (
+	benchDestination = "loopback"
+	benchCredential  = "loopback_key"
+)
+
+// useLoopbackDestination starts a TLS provider on 127.0.0.1 that answers
+// at once, and makes it a destination every client of env's registry may
+// forward to. The documents are files under env's directory, so the fresh
+// processes of the cold rows find them too.
+func useLoopbackDestination(b *testing.B, env *localmode.Env) {
+	b.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"pm_1","object":"payment_method","type":"card"}`))
+	}))
+	b.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	doc, err := json.Marshal(map[string]any{"destinations": []any{map[string]any{
+		"id":                    benchDestination,
+		"url":                   srv.URL,
+		"routes":                []any{map[string]string{"method": "POST", "path": "/v1/payment_methods"}},
+		"credential":            map[string]string{"secret": benchCredential, "header": "Authorization", "prefix": "Bearer "},
+		"ca_pem":                string(ca),
+		"allow_private_network": true,
+	}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(env.Settings.DestinationsFile, doc, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var reg struct {
+		Clients []map[string]any `json:"clients"`
+	}
+	raw, err := os.ReadFile(env.Settings.ClientsFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &reg); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range reg.Clients {
+		c["destinations"] = []string{benchDestination}
+	}
+	if raw, err = json.Marshal(reg); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(env.Settings.ClientsFile, raw, 0o600); err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/cardvault/vault/shared/deploy/iampolicy"
 	"github.com/cardvault/vault/shared/deploy/iamproxy"
 	"github.com/cardvault/vault/shared/internal/dynalite"
+	"github.com/cardvault/vault/shared/invoke"
 	"github.com/cardvault/vault/shared/lambdarun"
 	"github.com/cardvault/vault/shared/pgpfile"
 	"github.com/cardvault/vault/shared/vault"
@@ -313,6 +314,7 @@ func TestBootstrapsUnderTheirRoles(t *testing.T) {
 	})
 
 	t.Run("unaudited card", func(t *testing.T) { unauditedCardIsTakenBack(t, main, events) })
+	t.Run("refused requests", func(t *testing.T) { refusedRequestsTakeBackTheirSpend(t, main, events) })
 
 	// Last on the main stack: it changes the stack's key.
 	moved := map[string]string{}
@@ -551,6 +553,25 @@ func unauditedCardIsTakenBack(t *testing.T, s *lambdarun.Stack, events map[strin
 	if res.HTTP == nil || res.HTTP.StatusCode != 201 {
 		t.Errorf("vaulting the taken-back card again answered %+v, want 201 (a new record)", res.HTTP)
 	}
+}
+
+// refusedRequestsTakeBackTheirSpend: forward and vault-card spend the
+// request id while they read what may refuse the request, and a refused
+// request deletes the replay entry it wrote, as their roles'
+// ReplayWindow allows: a forward naming an unknown token, and a
+// vault-card of a shredded merchant, each answered 404.
+func refusedRequestsTakeBackTheirSpend(t *testing.T, s *lambdarun.Stack, events map[string][]byte) {
+	const merchant = "m_refused"
+	before := s.DestinationAccepted()
+	unknown := strings.ReplaceAll(string(withMerchant(events["forward.json"], merchant)), invoke.TokenPlaceholder, "tok_AAAAAAAAAAAAAAAAAAAAAA")
+	invokeHTTP(t, s, "forward", []byte(unknown), 404)
+	if s.DestinationAccepted() != before {
+		t.Errorf("a forward of an unknown token reached the destination")
+	}
+
+	populate(t, s, events, merchant)
+	runOnce(t, s, "merchant-keys", withMerchant(events["merchant-keys-shred.json"], merchant))
+	invokeHTTP(t, s, "vault-card", withMerchant(events["vault-card.json"], merchant), 404)
 }
 
 // rewrapUnderANewKey: a merchant's key is wrapped under the template's

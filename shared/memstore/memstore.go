@@ -41,8 +41,8 @@ type Store struct {
 	cards   map[string]vault.CardRecord
 	index   map[vault.CardIndexKey]indexEntry
 	secrets map[secretName][]vault.SecretRecord // oldest version first
-	replay  map[replayKey]int64                 // expiry, epoch seconds
-	keys    map[string][]envelope.StoredKey     // per merchant, oldest first
+	replay  map[replayKey]replayEntry
+	keys    map[string][]envelope.StoredKey // per merchant, oldest first
 	// shredded holds when each shredded merchant was shredded.
 	shredded map[string]time.Time
 	// directory holds the merchants that have (had) keys.
@@ -54,14 +54,14 @@ type Store struct {
 }
 
 var (
-	_ vault.CardStore      = (*Store)(nil)
-	_ vault.SecretStore    = (*Store)(nil)
-	_ vault.ReplayGuard    = (*Store)(nil)
-	_ vault.MerchantStatus = (*Store)(nil)
-	_ vault.RotationStore  = (*Store)(nil)
-	_ vault.Purger         = (*Store)(nil)
-	_ envelope.KeyStore    = (*Store)(nil)
-	_ envelope.KeyAdmin    = (*Store)(nil)
+	_ vault.CardStore           = (*Store)(nil)
+	_ vault.SecretStore         = (*Store)(nil)
+	_ vault.UndoableReplayGuard = (*Store)(nil)
+	_ vault.MerchantStatus      = (*Store)(nil)
+	_ vault.RotationStore       = (*Store)(nil)
+	_ vault.Purger              = (*Store)(nil)
+	_ envelope.KeyStore         = (*Store)(nil)
+	_ envelope.KeyAdmin         = (*Store)(nil)
 )
 
 type indexEntry struct {
@@ -72,6 +72,13 @@ type indexEntry struct {
 type secretName struct{ merchantID, name string }
 
 type replayKey struct{ issuer, jti string }
+
+// replayEntry is a spent pair: its expiry (epoch seconds) and the attempt
+// value of the Spend that wrote it.
+type replayEntry struct {
+	ttl     int64
+	attempt string
+}
 
 // Option adjusts a Store.
 type Option func(*Store)
@@ -90,7 +97,7 @@ func New(opts ...Option) *Store {
 		cards:     make(map[string]vault.CardRecord),
 		index:     make(map[vault.CardIndexKey]indexEntry),
 		secrets:   make(map[secretName][]vault.SecretRecord),
-		replay:    make(map[replayKey]int64),
+		replay:    make(map[replayKey]replayEntry),
 		keys:      make(map[string][]envelope.StoredKey),
 		shredded:  make(map[string]time.Time),
 		directory: make(map[string]bool),

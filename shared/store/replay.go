@@ -22,7 +22,7 @@ type replayItem struct {
 	TTL int64  `dynamodbav:"ttl"`
 	// Attempt is random per Consume call, so an SDK retry of the same put
 	// (its first answer lost) is told apart from a second request with the
-	// same jti.
+	// same jti, and Unspend deletes only the entry its own call wrote.
 	Attempt []byte `dynamodbav:"attempt"`
 }
 
@@ -32,13 +32,21 @@ type replayItem struct {
 // request exactly one proceeds. An expired entry is overwritten, which is
 // what makes the window a window on dynalite, where nothing is deleted.
 func (s *Store) Consume(ctx context.Context, issuer, jti string, until time.Time) error {
+	_, err := s.Spend(ctx, issuer, jti, until)
+	return err
+}
+
+// Spend is Consume, returning the attempt value its put carries so that
+// Unspend can take back this put and no other.
+func (s *Store) Spend(ctx context.Context, issuer, jti string, until time.Time) (vault.ReplaySpend, error) {
 	if until.IsZero() {
 		// A pair kept forever would grow the table without bound; a zero
 		// expiry is a caller bug, not a request to refuse.
-		return vaulterr.Wrap(vaulterr.Internal, "internal error", errors.New("replay entry without expiry"))
+		return vault.ReplaySpend{}, vaulterr.Wrap(vaulterr.Internal, "internal error", errors.New("replay entry without expiry"))
 	}
 	var attempt [16]byte
 	_, _ = rand.Read(attempt[:]) // crypto/rand.Read never fails (Go 1.24+)
+	spend := vault.ReplaySpend{Issuer: issuer, JTI: jti, Attempt: attempt[:]}
 	item, err := attributevalue.MarshalMap(replayItem{
 		PK:      replayPK(issuer, jti),
 		SK:      replaySK,
@@ -46,7 +54,7 @@ func (s *Store) Consume(ctx context.Context, issuer, jti string, until time.Time
 		Attempt: attempt[:],
 	})
 	if err != nil {
-		return corrupt("replay entry", err)
+		return vault.ReplaySpend{}, corrupt("replay entry", err)
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.table),
@@ -58,5 +66,30 @@ func (s *Store) Consume(ctx context.Context, issuer, jti string, until time.Time
 			":a":   &types.AttributeValueMemberB{Value: attempt[:]},
 		},
 	})
-	return conditional("PutItem", err, vault.ErrReplayed)
+	if err := conditional("PutItem", err, vault.ErrReplayed); err != nil {
+		if errors.Is(err, vault.ErrReplayed) {
+			return vault.ReplaySpend{}, err
+		}
+		return spend, err
+	}
+	return spend, nil
+}
+
+// Unspend deletes the pair's entry only if it still carries the spend's
+// attempt value: one conditional delete, which a later request's entry
+// (written once this one expired) or an entry never written fails,
+// leaving it as it is.
+func (s *Store) Unspend(ctx context.Context, spend vault.ReplaySpend) error {
+	if len(spend.Attempt) == 0 {
+		return nil // nothing was written
+	}
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 itemKey(replayPK(spend.Issuer, spend.JTI), replaySK),
+		ConditionExpression: aws.String("attempt = :a"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":a": &types.AttributeValueMemberB{Value: spend.Attempt},
+		},
+	})
+	return conditional("DeleteItem", err, nil)
 }

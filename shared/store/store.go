@@ -35,11 +35,11 @@ type Store struct {
 }
 
 var (
-	_ vault.CardStore     = (*Store)(nil)
-	_ vault.ReplayGuard   = (*Store)(nil)
-	_ vault.RotationStore = (*Store)(nil)
-	_ envelope.KeyStore   = (*Store)(nil)
-	_ envelope.KeyAdmin   = (*Store)(nil)
+	_ vault.CardStore           = (*Store)(nil)
+	_ vault.UndoableReplayGuard = (*Store)(nil)
+	_ vault.RotationStore       = (*Store)(nil)
+	_ envelope.KeyStore         = (*Store)(nil)
+	_ envelope.KeyAdmin         = (*Store)(nil)
 )
 
 // Option adjusts a Store.

@@ -132,14 +132,14 @@ type sealedCard struct {
 // CardVault runs the operations that need the merchant's keys.
 type CardVault struct {
 	cards     CardStore
-	replay    ReplayGuard
+	replay    UndoableReplayGuard
 	merchants MerchantStatus
 	keys      *envelope.Manager
 	now       Clock
 }
 
 // NewCardVault builds a CardVault.
-func NewCardVault(cards CardStore, replay ReplayGuard, merchants MerchantStatus, keys *envelope.Manager, now Clock) *CardVault {
+func NewCardVault(cards CardStore, replay UndoableReplayGuard, merchants MerchantStatus, keys *envelope.Manager, now Clock) *CardVault {
 	return &CardVault{cards: cards, replay: replay, merchants: merchants, keys: keys, now: now}
 }
 
@@ -191,49 +191,38 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	}
 	// A warm process holds the merchant's keys, so it can fingerprint the
 	// card at once and look for a duplicate while it reads the merchant's
-	// state: both are reads, so a request refused after them has changed
-	// nothing. A cold one loads its keys only once the request is
-	// admitted, since a merchant's first request creates them.
+	// state and spends the request id: one round trip for all three. A
+	// cold one loads its keys only once the request is admitted, since a
+	// merchant's first request creates them. A request the reads refuse
+	// has its spend taken back, so it changes nothing.
 	keys, warm := v.keys.CachedPrimary(in.MerchantID)
-	var (
-		merErr, indexErr error
-		indexed          string // the token a live index entry points at
-	)
+	indexed := "" // the token a live index entry points at
+	read := func() error { return checkMerchant(ctx, v.merchants, in.MerchantID) }
 	if warm {
 		key := CardIndexKey{in.MerchantID, in.CustomerID, cardFingerprint(keys, c.digits)}
-		inParallel(
-			func() { merErr = checkMerchant(ctx, v.merchants, in.MerchantID) },
-			func() { indexed, indexErr = v.cards.CardIndex(ctx, key) },
-		)
-		if errors.Is(indexErr, ErrNotFound) {
-			indexErr = nil
+		read = func() error {
+			var merErr, indexErr error
+			inParallel(
+				func() { merErr = checkMerchant(ctx, v.merchants, in.MerchantID) },
+				func() { indexed, indexErr = v.cards.CardIndex(ctx, key) },
+			)
+			if errors.Is(indexErr, ErrNotFound) {
+				indexErr = nil
+			}
+			return firstError(merErr, indexErr)
 		}
-	} else {
-		merErr = checkMerchant(ctx, v.merchants, in.MerchantID)
 	}
-	if merErr != nil {
-		return CardView{}, Trace{}, merErr
+	if err := admit(ctx, v.replay, in.Caller, now, read); err != nil {
+		return CardView{}, Trace{}, err
 	}
-	if indexErr != nil {
-		return CardView{}, Trace{}, indexErr
-	}
-	// Everything is checked: from here on the request is carried out, so
-	// its id is spent first. A replay is refused before anything changes.
-	// A duplicate's record is read meanwhile.
+	// From here on the request is carried out. A duplicate's record is
+	// read for the update below.
 	var (
-		consumeErr, currentErr error
-		current                CardRecord
+		currentErr error
+		current    CardRecord
 	)
 	if indexed != "" {
-		inParallel(
-			func() { consumeErr = consume(ctx, v.replay, in.Caller, now) },
-			func() { current, currentErr = v.cards.Card(ctx, indexed) },
-		)
-	} else {
-		consumeErr = consume(ctx, v.replay, in.Caller, now)
-	}
-	if consumeErr != nil {
-		return CardView{}, Trace{}, consumeErr
+		current, currentErr = v.cards.Card(ctx, indexed)
 	}
 	usage := envelope.Usage{}
 	if !warm {

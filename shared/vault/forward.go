@@ -54,7 +54,7 @@ type Forwarder struct {
 	cards        *CardVault
 	cardStore    CardStore
 	secrets      SecretStore
-	replay       ReplayGuard
+	replay       UndoableReplayGuard
 	merchants    MerchantStatus
 	keys         *envelope.Manager
 	destinations forward.Source
@@ -67,7 +67,7 @@ type Forwarder struct {
 type ForwarderDeps struct {
 	Cards        CardStore
 	Secrets      SecretStore
-	Replay       ReplayGuard
+	Replay       UndoableReplayGuard
 	Merchants    MerchantStatus
 	Keys         *envelope.Manager
 	Destinations forward.Source
@@ -86,12 +86,13 @@ func NewForwarder(d ForwarderDeps) *Forwarder {
 }
 
 // Forward checks the request against the destination, reads the card and
-// the secrets it needs, spends the request id, records that card data is
-// about to leave (failing with 503 if that cannot be recorded), sends the
-// request and returns the answer redacted.
+// the secrets it needs while it spends the request id, records that card
+// data is about to leave (failing with 503 if that cannot be recorded),
+// sends the request and returns the answer redacted.
 //
-// Every refusal (400, 403, 404) comes before the request id is spent, so
-// a refused forward changes nothing; from then on the jti is spent,
+// Every refusal (400, 403, 404) is answered with the request id unspent
+// (a spend made beside the reads is taken back first), so a refused
+// forward changes nothing; once the reads pass, the jti is spent,
 // whatever the provider did.
 func (f *Forwarder) Forward(ctx context.Context, in ForwardInput) (ForwardResult, Trace, error) {
 	r := in.Request
@@ -129,15 +130,21 @@ func (f *Forwarder) Forward(ctx context.Context, in ForwardInput) (ForwardResult
 		names = append(names, d.Credential.Secret)
 	}
 
+	// The card, the merchant's state and the secrets are read while the
+	// request id is spent: one table round trip before the provider is
+	// called. A refusal among the reads takes the spend back first.
 	now := f.now().UTC()
-	rec, records, err := f.read(ctx, in, names, now)
-	if err != nil {
+	var (
+		rec     CardRecord
+		records []SecretRecord
+	)
+	if err := admit(ctx, f.replay, in.Caller, now, func() (err error) {
+		rec, records, err = f.read(ctx, in, names, now)
+		return err
+	}); err != nil {
 		return ForwardResult{}, trace, err
 	}
 	trace.KeyVersion = rec.KeyVersion
-	if err := consume(ctx, f.replay, in.Caller, now); err != nil {
-		return ForwardResult{}, trace, err
-	}
 
 	values := forward.Values{Secrets: make(map[string]secret.Secret[string], len(names))}
 	if in.Token != "" {

@@ -140,6 +140,31 @@ type ReplayGuard interface {
 	Consume(ctx context.Context, issuer, jti string, until time.Time) error
 }
 
+// ReplaySpend is one request id as a Spend recorded it: the pair and a
+// value drawn for that call alone, which tells its entry apart from one
+// a later request wrote once this one had expired.
+type ReplaySpend struct {
+	Issuer, JTI string
+	Attempt     []byte
+}
+
+// UndoableReplayGuard is a ReplayGuard whose spends can be taken back. It
+// lets an operation spend its request id while it reads what decides
+// whether the request is refused, in the same round trip, and still leave
+// nothing changed when the reads refuse it.
+type UndoableReplayGuard interface {
+	ReplayGuard
+	// Spend is Consume, returning what Unspend needs. It returns the spend
+	// whatever the outcome other than ErrReplayed: a put that failed may
+	// still have been written.
+	Spend(ctx context.Context, issuer, jti string, until time.Time) (ReplaySpend, error)
+	// Unspend deletes the pair's entry if it is still the one spend
+	// recorded, and nothing else: not a later request's entry, nor one
+	// that was never written (both are no error). Afterwards the pair can
+	// be spent again.
+	Unspend(ctx context.Context, spend ReplaySpend) error
+}
+
 // Auditor receives one event per request and per background action.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Event) error

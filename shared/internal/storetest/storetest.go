@@ -23,7 +23,7 @@ import (
 type Ports interface {
 	vault.CardStore
 	vault.SecretStore
-	vault.ReplayGuard
+	vault.UndoableReplayGuard
 	vault.RotationStore
 	vault.Purger
 	envelope.KeyAdmin
@@ -73,6 +73,7 @@ func Run(t *testing.T, open Factory) {
 		{"SecretVersionRace", testSecretVersionRace},
 		{"ReplayWindow", testReplayWindow},
 		{"ReplayRace", testReplayRace},
+		{"ReplayUnspend", testReplayUnspend},
 		{"KeyVersions", testKeyVersions},
 		{"KeyAdmin", testKeyAdmin},
 		{"Shredding", testShredding},
@@ -447,6 +448,39 @@ func testReplayWindow(t *testing.T, p Ports, clock *Clock) {
 	if err == nil || errors.Is(err, vault.ErrReplayed) {
 		t.Fatalf("Consume without expiry = %v, want an internal error", err)
 	}
+}
+
+func testReplayUnspend(t *testing.T, p Ports, clock *Clock) {
+	until := clock.Now().Add(vault.ReplayWindow)
+	spend, err := p.Spend(ctx, "client-a", "jti-1", until)
+	must(t, err)
+	wantErr(t, "Consume of a spent pair", p.Consume(ctx, "client-a", "jti-1", until), vault.ErrReplayed)
+	must(t, p.Unspend(ctx, spend))
+	// Taken back, the pair is as if never spent; a second undo finds
+	// nothing and is no error.
+	again, err := p.Spend(ctx, "client-a", "jti-1", until)
+	must(t, err)
+	must(t, p.Unspend(ctx, spend))
+	wantErr(t, "Consume after an old spend's undo", p.Consume(ctx, "client-a", "jti-1", until), vault.ErrReplayed)
+	must(t, p.Unspend(ctx, again))
+	must(t, p.Unspend(ctx, again))
+
+	// An undo takes back its own spend only: not the entry a later
+	// request wrote once the first expired, nor another issuer's.
+	first, err := p.Spend(ctx, "client-a", "jti-2", until)
+	must(t, err)
+	must(t, p.Consume(ctx, "client-b", "jti-2", until.Add(vault.ReplayWindow)))
+	clock.Advance(vault.ReplayWindow)
+	must(t, p.Consume(ctx, "client-a", "jti-2", clock.Now().Add(vault.ReplayWindow)))
+	must(t, p.Unspend(ctx, first))
+	wantErr(t, "Consume after an expired spend's undo", p.Consume(ctx, "client-a", "jti-2", clock.Now().Add(vault.ReplayWindow)), vault.ErrReplayed)
+	wantErr(t, "Consume of another issuer's pair", p.Consume(ctx, "client-b", "jti-2", clock.Now().Add(time.Second)), vault.ErrReplayed)
+
+	// A refused spend wrote nothing, and its undo deletes nothing.
+	refused, err := p.Spend(ctx, "client-a", "jti-2", clock.Now().Add(vault.ReplayWindow))
+	wantErr(t, "Spend of a spent pair", err, vault.ErrReplayed)
+	must(t, p.Unspend(ctx, refused))
+	wantErr(t, "Consume after a refused spend's undo", p.Consume(ctx, "client-a", "jti-2", clock.Now().Add(vault.ReplayWindow)), vault.ErrReplayed)
 }
 
 func testReplayRace(t *testing.T, p Ports, clock *Clock) {
