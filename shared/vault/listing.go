@@ -119,11 +119,18 @@ func (l *CardListings) ListCards(ctx context.Context, in ListCardsInput) (CardLi
 		}
 		q.After = &after
 	}
-	if err := checkMerchant(ctx, l.merchants, in.MerchantID); err != nil {
-		return CardList{}, Trace{}, err
-	}
-	page, err := l.cards.ListCards(ctx, q)
-	if err != nil {
+	// The shred mark and the page are both reads and decide nothing for
+	// each other: one round trip. A shredded merchant's refusal comes
+	// first, as it would if they ran in turn.
+	var (
+		page             CardListPage
+		merchantErr, err error
+	)
+	inParallel(
+		func() { merchantErr = checkMerchant(ctx, l.merchants, in.MerchantID) },
+		func() { page, err = l.cards.ListCards(ctx, q) },
+	)
+	if err := firstError(merchantErr, err); err != nil {
 		return CardList{}, Trace{}, err
 	}
 	if err := consume(ctx, l.replay, in.Caller, now); err != nil {

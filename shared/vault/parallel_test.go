@@ -104,3 +104,33 @@ func TestGetSecretReadsTheMerchantAndTheSecretTogether(t *testing.T) {
 		}
 	}
 }
+
+// meetingLister answers ListCards only once the merchant read has begun.
+type meetingLister struct {
+	r    *rendezvous
+	page CardListPage
+}
+
+func (l meetingLister) ListCards(context.Context, CardListQuery) (CardListPage, error) {
+	return l.page, meet(l.r.b, l.r.a)
+}
+
+func TestListCardsReadsTheMerchantAndThePageTogether(t *testing.T) {
+	for _, shredded := range []bool{false, true} {
+		r := newRendezvous()
+		replay := &countingReplay{}
+		page := CardListPage{Cards: []CardRecord{{Token: testToken, MerchantID: "m_1", CustomerID: "cus_1"}}}
+		listings := NewCardListings(meetingLister{r: r, page: page}, replay, meetingMerchants{r: r, shredded: shredded}, time.Now)
+		list, _, err := listings.ListCards(context.Background(), ListCardsInput{
+			Caller: Caller{ClientID: "c", MerchantID: "m_1", JTI: "j"}, By: ListByCustomer, Subject: "cus_1"})
+		switch {
+		case !shredded && (err != nil || len(list.Cards) != 1):
+			t.Fatalf("ListCards: %+v %v", list, err)
+		case shredded && vaulterr.CodeOf(err) != vaulterr.NotFound:
+			t.Fatalf("ListCards of a shredded merchant = %v, want not_found", err)
+		}
+		if got, want := replay.n.Load(), map[bool]int32{false: 1, true: 0}[shredded]; got != want {
+			t.Errorf("shredded=%v: %d request ids spent, want %d (a refused request changes nothing)", shredded, got, want)
+		}
+	}
+}
