@@ -102,13 +102,14 @@ type Event struct {
 	// Destination, Method and Route describe a forward: the operator's
 	// destination id, the HTTP method and the destination's route pattern
 	// the path matched (never the path itself, which may hold ids).
-	// ProviderStatus is the provider's status code and ProviderMS how long
-	// the provider took; absent when nothing was sent or no answer came.
+	// ProviderStatus is the provider's status code, absent when no answer
+	// came; ProviderMS how long the exchange took, present (0 included)
+	// whenever the request was sent, absent when nothing was.
 	Destination    string `json:"destination,omitempty"`
 	Method         string `json:"method,omitempty"`
 	Route          string `json:"route,omitempty"`
 	ProviderStatus int    `json:"provider_status,omitempty"`
-	ProviderMS     int64  `json:"provider_latency_ms,omitempty"`
+	ProviderMS     *int64 `json:"provider_latency_ms,omitempty"`
 	// IAMUserARN, IAMAccountID and IAMCallerID name the AWS principal
 	// that API Gateway's IAM authorizer admitted (its SigV4 signer), beside
 	// the JWS issuer in ClientID. Empty in local mode and for routes

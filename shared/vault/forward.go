@@ -45,7 +45,9 @@ type ForwardTrace struct {
 	Method         string
 	Route          string
 	ProviderStatus int
-	ProviderMS     int64
+	// ProviderMS is set once the request was sent (a pointer, so that an
+	// exchange under a millisecond still names its latency).
+	ProviderMS *int64
 }
 
 // Forwarder sends card data and merchant credentials to the operator's
@@ -177,7 +179,8 @@ func (f *Forwarder) Forward(ctx context.Context, in ForwardInput) (ForwardResult
 	}
 	start := time.Now()
 	answer, err := f.sender.Send(ctx, d, out)
-	ft.ProviderMS = time.Since(start).Milliseconds()
+	took := time.Since(start).Milliseconds()
+	ft.ProviderMS = &took
 	if err != nil {
 		return ForwardResult{}, trace, err
 	}
