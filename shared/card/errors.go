@@ -9,7 +9,6 @@ const (
 	msgNotDigits     = "card number must contain only digits, spaces and dashes"
 	msgLength        = "card number must have 12 to 19 digits"
 	msgLuhn          = "card number fails the Luhn check"
-	msgBrandLength   = "card number length is not valid for its brand"
 	msgExpiryMonth   = "card expiry month must be 1 to 12"
 	msgExpiryYear    = "card expiry year must have four digits"
 	msgExpired       = "card has expired"

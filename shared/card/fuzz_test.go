@@ -101,7 +101,7 @@ func hasVerificationCodeMember(v any) bool {
 }
 
 var refusalMessages = map[string]bool{
-	msgNotDigits: true, msgLength: true, msgLuhn: true, msgBrandLength: true,
+	msgNotDigits: true, msgLength: true, msgLuhn: true,
 }
 
 func assertConstantRefusal(t *testing.T, err error) {

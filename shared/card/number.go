@@ -28,8 +28,13 @@ func Normalize(number string) (string, error) {
 }
 
 // Validate checks a normalized card number: ASCII digits only, 12 to 19 of
-// them, a correct Luhn check digit and, when the IIN names a brand, a length
-// that brand issues. It returns the brand, Unknown for an unrecognised IIN.
+// them and a correct Luhn check digit, the contract's whole rule. It
+// returns the brand: the one the IIN names when the number has a length
+// that brand issues, otherwise Unknown. A length a brand does not issue
+// is no reason to refuse a card: issuers' ranges and lengths change
+// (Visa's 19 digits, Mastercard's 2-series, co-brands) faster than any
+// table of them, and the contract accepts every Luhn-valid number of 12 to
+// 19 digits.
 func Validate(digits string) (Brand, error) {
 	if len(digits) < minDigits || len(digits) > maxDigits {
 		return "", invalid(msgLength)
@@ -42,7 +47,7 @@ func Validate(digits string) (Brand, error) {
 	}
 	brand := brandOf(digits)
 	if !brand.acceptsLength(len(digits)) {
-		return "", invalid(msgBrandLength)
+		brand = Unknown
 	}
 	return brand, nil
 }

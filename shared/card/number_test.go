@@ -81,18 +81,6 @@ func TestValidateRefuses(t *testing.T) {
 		{"Luhn visa", "4242424242424241", msgLuhn},
 		{"Luhn amex", "378282246310006", msgLuhn},
 		{"Luhn unknown", "1234567812345678", msgLuhn},
-		{"visa 15", numberOfLength("4", 15), msgBrandLength},
-		{"visa 14", numberOfLength("4", 14), msgBrandLength},
-		{"visa 12", numberOfLength("4", 12), msgBrandLength},
-		{"mastercard 15", numberOfLength("51", 15), msgBrandLength},
-		{"mastercard 17", numberOfLength("2221", 17), msgBrandLength},
-		{"amex 16", numberOfLength("37", 16), msgBrandLength},
-		{"amex 14", numberOfLength("34", 14), msgBrandLength},
-		{"discover 15", numberOfLength("6011", 15), msgBrandLength},
-		{"discover co-brand 15", numberOfLength("622126", 15), msgBrandLength},
-		{"jcb 15", numberOfLength("3566", 15), msgBrandLength},
-		{"diners 13", numberOfLength("36", 13), msgBrandLength},
-		{"unionpay 15", numberOfLength("62", 15), msgBrandLength},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +88,40 @@ func TestValidateRefuses(t *testing.T) {
 			requireRefusal(t, err, tt.want, tt.number)
 			if brand != "" {
 				t.Fatalf("brand %q returned with an error", brand)
+			}
+		})
+	}
+}
+
+// Every Luhn-valid number of 12 to 19 digits is a card (the contract's
+// rule); a length the IIN's brand does not issue names no brand.
+func TestValidateAcceptsEveryLengthAndNamesNoBrandForAnUnissuedOne(t *testing.T) {
+	tests := []struct {
+		name   string
+		number string
+	}{
+		{"visa 15", numberOfLength("4", 15)},
+		{"visa 14", numberOfLength("4", 14)},
+		{"visa 12", numberOfLength("4", 12)},
+		{"mastercard 15", numberOfLength("51", 15)},
+		{"mastercard 17", numberOfLength("2221", 17)},
+		{"amex 16", numberOfLength("37", 16)},
+		{"amex 14", numberOfLength("34", 14)},
+		{"discover 12", numberOfLength("6011", 12)},
+		{"discover 15", numberOfLength("6011", 15)},
+		{"discover co-brand 15", numberOfLength("622126", 15)},
+		{"jcb 15", numberOfLength("3566", 15)},
+		{"diners 13", numberOfLength("36", 13)},
+		{"unionpay 15", numberOfLength("62", 15)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			brand, err := Validate(tt.number)
+			if err != nil {
+				t.Fatalf("Validate refused a Luhn-valid number of %d digits: %v", len(tt.number), err)
+			}
+			if brand != Unknown {
+				t.Fatalf("brand = %q for a length it does not issue, want %q", brand, Unknown)
 			}
 		})
 	}
