@@ -145,14 +145,17 @@ func (j *Jobs) GetJob(ctx context.Context, c vault.Caller, jobID string) (View, 
 	if !ValidJobID(jobID) {
 		return View{}, vaulterr.New(vaulterr.NotFound, "no such job")
 	}
-	if err := vault.CheckMerchant(ctx, j.merchants, c.MerchantID); err != nil {
-		return View{}, err
-	}
-	job, err := j.jobs.Job(ctx, jobID)
-	if errors.Is(err, vault.ErrNotFound) || (err == nil && job.MerchantID != c.MerchantID) {
-		// Another merchant's job answers like an unknown one.
-		return View{}, vaulterr.New(vaulterr.NotFound, "no such job")
-	}
+	// The job is read beside the merchant's shred mark: both are reads.
+	var job Job
+	err := vault.CheckMerchantWith(ctx, j.merchants, c.MerchantID, func() error {
+		var err error
+		job, err = j.jobs.Job(ctx, jobID)
+		if errors.Is(err, vault.ErrNotFound) || (err == nil && job.MerchantID != c.MerchantID) {
+			// Another merchant's job answers like an unknown one.
+			return vaulterr.New(vaulterr.NotFound, "no such job")
+		}
+		return err
+	})
 	if err != nil {
 		return View{}, err
 	}

@@ -134,3 +134,19 @@ func TestListCardsReadsTheMerchantAndThePageTogether(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckMerchantWithReadsBothTogetherAndRefusesTheMerchantFirst(t *testing.T) {
+	for _, shredded := range []bool{false, true} {
+		r := newRendezvous()
+		readErr := errors.New("the read's own failure")
+		err := CheckMerchantWith(context.Background(), meetingMerchants{r: r, shredded: shredded}, "m_1", func() error {
+			return errors.Join(meet(r.b, r.a), readErr)
+		})
+		switch {
+		case shredded && vaulterr.CodeOf(err) != vaulterr.NotFound:
+			t.Fatalf("shredded merchant: %v, want not_found before the read's failure", err)
+		case !shredded && !errors.Is(err, readErr):
+			t.Fatalf("live merchant: %v, want the read's failure", err)
+		}
+	}
+}
