@@ -171,3 +171,31 @@ func TestDeleteSecretVersion(t *testing.T) {
 		t.Fatalf("latest after DeleteSecretVersion = %d, %v; want 1", latest.Version, err)
 	}
 }
+
+// SecretHead walks past tombstones page by page to the newest live
+// version.
+func TestSecretHeadWalksPastTombstones(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	for v := uint32(1); v <= 40; v++ {
+		if err := s.CreateSecretVersion(ctx, sampleSecret("api_key", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v := uint32(40); v > 20; v-- {
+		if err := s.DeleteSecretVersion(ctx, sampleSecret("api_key", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, err := s.SecretHead(ctx, "m_1", "api_key")
+	if err != nil || !head.Live || head.Top != 40 || head.Latest.Version != 20 {
+		t.Fatalf("SecretHead = live %v, top %d, latest %d, %v; want the live 20 under 40", head.Live, head.Top, head.Latest.Version, err)
+	}
+	sameSecret(t, head.Latest, sampleSecret("api_key", 20))
+	if err := s.DeleteSecret(ctx, "m_1", "api_key"); err != nil {
+		t.Fatal(err)
+	}
+	if head, err = s.SecretHead(ctx, "m_1", "api_key"); err != nil || head.Live || head.Top != 40 {
+		t.Fatalf("SecretHead after DeleteSecret = live %v, top %d, %v", head.Live, head.Top, err)
+	}
+}

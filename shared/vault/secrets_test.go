@@ -435,3 +435,43 @@ func TestPutSecretAfterAPruneOfItsVersion(t *testing.T) {
 		t.Fatalf("reveal after the held put: version %d, %v", revealed.Version, err)
 	}
 }
+
+// TestPutSecretAfterATakeBackAndADelete: a put taken back (its audit event
+// failed) and a deleted secret leave their version numbers taken, so the
+// next put numbers above them; it answers 201 (created) when no version
+// was live.
+func TestPutSecretAfterATakeBackAndADelete(t *testing.T) {
+	f := newFixture(t)
+	first := f.put("m1", "s", "first")
+	second, trace, err := f.secrets.PutSecret(ctx, vault.PutSecretInput{Caller: f.caller("m1"), Name: "s", Value: secret.New("second")})
+	if err != nil || second.Version != 2 || trace.Undo == nil {
+		t.Fatalf("second put: %+v, %v", second, err)
+	}
+	if err := trace.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := f.meta.GetSecret(ctx, f.caller("m1"), "s")
+	if err != nil || got.Version != first.Version {
+		t.Fatalf("after the take-back: %+v, %v; want version %d", got, err, first.Version)
+	}
+	third := f.put("m1", "s", "third")
+	if third.Version != 3 || third.Created || !third.CreatedAt.Equal(first.CreatedAt) {
+		t.Fatalf("put after a take-back: %+v", third)
+	}
+	if n := f.records("m1"); n != 2 {
+		t.Fatalf("%d versions live, want 1 and 3", n)
+	}
+	if _, err := f.meta.DeleteSecret(ctx, f.caller("m1"), "s"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.secrets.RevealSecret(ctx, f.caller("m1"), "s")
+	wantCode(t, err, vaulterr.NotFound)
+	fourth := f.put("m1", "s", "fourth")
+	if fourth.Version != 4 || !fourth.Created {
+		t.Fatalf("put after delete_secret: %+v; want version 4, created", fourth)
+	}
+	revealed, _, err := f.secrets.RevealSecret(ctx, f.caller("m1"), "s")
+	if err != nil || revealed.Version != 4 || revealed.Value.Reveal() != "fourth" {
+		t.Fatalf("reveal after the last put: %+v, %v", revealed.Version, err)
+	}
+}

@@ -453,8 +453,20 @@ func testSecretTombstones(t *testing.T, p Ports, clock *Clock) {
 		t.Fatalf("SecretHead of no secret = %+v, %v", h, err)
 	}
 
-	// Pruned: the number stays taken, whatever ciphertext comes.
+	// Pruned: the number stays taken, whatever ciphertext comes; a
+	// listing from before the prune leads to nothing (a conflict for
+	// re-encryption, success for a purge, which leaves the tombstone).
+	var listedV1 vault.SealedRecord
+	for _, rec := range listAll(t, p, "m1", 0) {
+		if rec.Ref.ID == vault.SecretRecordID("s", 1) {
+			listedV1 = rec
+		}
+	}
 	must(t, p.PruneSecretVersions(ctx, "m1", "s", 2))
+	_, err := p.WithClearFields(ctx, listedV1)
+	wantErr(t, "WithClearFields of a pruned version", err, vault.ErrConflict)
+	wantErr(t, "ResealRecord of a pruned version", p.ResealRecord(ctx, listedV1, []byte("resealed"), 2), vault.ErrConflict)
+	must(t, p.DeleteRecord(ctx, listedV1))
 	again := v[1]
 	again.Sealed = []byte("a put holding an old read")
 	wantErr(t, "CreateSecretVersion of a pruned version", p.CreateSecretVersion(ctx, again), vault.ErrConflict)
