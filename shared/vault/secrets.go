@@ -160,8 +160,8 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 		func() { merErr = checkMerchant(ctx, s.merchants, in.MerchantID) },
 		func() { head, headErr = s.secrets.SecretHead(ctx, in.MerchantID, in.Name) },
 	)
-	if merErr != nil {
-		return SecretView{}, Trace{}, merErr // refused before anything changed
+	if err := firstError(merErr, headErr); err != nil {
+		return SecretView{}, Trace{}, err // refused before anything changed
 	}
 	now := s.now().UTC()
 	if err := consume(ctx, s.replay, in.Caller, now); err != nil {
@@ -218,17 +218,17 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 			keepFrom := head.Latest.Version - KeptSecretVersions + 2
 			prune = func() { _ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, keepFrom) }
 		}
-		var err error
+		var writeErr error
 		if prune == nil {
-			err = s.createWithin(ctx, readAt, rec)
+			writeErr = s.createWithin(ctx, readAt, rec)
 		} else {
-			inParallel(func() { err = s.createWithin(ctx, readAt, rec) }, prune)
+			inParallel(func() { writeErr = s.createWithin(ctx, readAt, rec) }, prune)
 		}
-		if errors.Is(err, ErrConflict) {
+		if errors.Is(writeErr, ErrConflict) {
 			continue // a concurrent put took this version: take the next
 		}
-		if err != nil {
-			return SecretView{}, trace, err
+		if writeErr != nil {
+			return SecretView{}, trace, writeErr
 		}
 		created := rec
 		trace.Undo = func(ctx context.Context) error { return s.secrets.DeleteSecretVersion(ctx, created) }

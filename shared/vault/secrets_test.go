@@ -475,3 +475,42 @@ func TestPutSecretAfterATakeBackAndADelete(t *testing.T) {
 		t.Fatalf("reveal after the last put: %+v, %v", revealed.Version, err)
 	}
 }
+
+// deadlineSecrets records the deadline each create was given.
+type deadlineSecrets struct {
+	vault.SecretStore
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (s *deadlineSecrets) CreateSecretVersion(ctx context.Context, rec vault.SecretRecord) error {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Time{}
+	}
+	s.mu.Lock()
+	s.deadlines = append(s.deadlines, dl)
+	s.mu.Unlock()
+	return s.SecretStore.CreateSecretVersion(ctx, rec)
+}
+
+// A put's create is cut off once its read of the latest version is
+// MaxSecretReadAge old: the bound the tombstones' lifetime is set by.
+func TestPutSecretWritesWithinTheReadAge(t *testing.T) {
+	f := newFixture(t)
+	store := &deadlineSecrets{SecretStore: f.store}
+	f.rebuildWith(f.store, store)
+	start := time.Now()
+	f.put("m1", "s", "v")
+	end := time.Now()
+	if len(store.deadlines) != 1 {
+		t.Fatalf("%d creates, want 1", len(store.deadlines))
+	}
+	dl := store.deadlines[0]
+	if dl.IsZero() || dl.Before(start.Add(vault.MaxSecretReadAge)) || dl.After(end.Add(vault.MaxSecretReadAge)) {
+		t.Fatalf("create deadline %v after the put began (which took %v), want %v after its read", dl.Sub(start), end.Sub(start), vault.MaxSecretReadAge)
+	}
+	if vault.SecretTombstoneLifetime <= vault.MaxSecretReadAge {
+		t.Fatalf("tombstones last %v, not beyond the %v a put may write on its read", vault.SecretTombstoneLifetime, vault.MaxSecretReadAge)
+	}
+}
