@@ -174,15 +174,25 @@ func TestSecretsLifecycle(t *testing.T) {
 	if got["value"] != "short-v3" || got["name"] != "stripe.api-key" || got["version"] != float64(3) || got["aud"] != "app" {
 		t.Fatalf("reveal_secret claims: name=%v version=%v", got["name"], got["version"])
 	}
-	// Two versions are kept: v1 is gone after two overwrites.
-	versions := 0
+	// Two versions are kept: v1 is gone after two overwrites, leaving a
+	// tombstone that holds nothing of it.
+	versions, tombstones := 0, 0
 	for _, item := range v.Items() {
 		if pk, _ := item["pk"].(*types.AttributeValueMemberS); pk != nil && strings.Contains(pk.Value, "stripe.api-key") {
-			versions++
+			if _, gone := item["tombstone"]; !gone {
+				versions++
+				continue
+			}
+			tombstones++
+			for _, attr := range []string{"sealed", "masked", "metadata", "gsi1pk"} {
+				if _, kept := item[attr]; kept {
+					t.Errorf("v1's tombstone keeps %s", attr)
+				}
+			}
 		}
 	}
-	if versions != 2 {
-		t.Fatalf("%d versions kept, want 2", versions)
+	if versions != 2 || tombstones != 1 {
+		t.Fatalf("%d versions kept and %d tombstones, want 2 and v1's", versions, tombstones)
 	}
 	for _, bad := range []map[string]any{
 		{"name": "stripe.api-key", "value": strings.Repeat("x", 32<<10+1)},

@@ -41,8 +41,10 @@ type Store struct {
 	cards   map[string]vault.CardRecord
 	index   map[vault.CardIndexKey]indexEntry
 	secrets map[secretName][]vault.SecretRecord // oldest version first
-	replay  map[replayKey]replayEntry
-	keys    map[string][]envelope.StoredKey // per merchant, oldest first
+	// secretTombstones holds the numbers of versions that went.
+	secretTombstones map[secretName]map[uint32]secretTombstone
+	replay           map[replayKey]replayEntry
+	keys             map[string][]envelope.StoredKey // per merchant, oldest first
 	// shredded holds when each shredded merchant was shredded.
 	shredded map[string]time.Time
 	// directory holds the merchants that have (had) keys.
@@ -93,17 +95,18 @@ func WithClock(now func() time.Time) Option {
 // New returns an empty store.
 func New(opts ...Option) *Store {
 	s := &Store{
-		now:       time.Now,
-		cards:     make(map[string]vault.CardRecord),
-		index:     make(map[vault.CardIndexKey]indexEntry),
-		secrets:   make(map[secretName][]vault.SecretRecord),
-		replay:    make(map[replayKey]replayEntry),
-		keys:      make(map[string][]envelope.StoredKey),
-		shredded:  make(map[string]time.Time),
-		directory: make(map[string]bool),
-		rotation:  make(map[string]vault.RotationState),
-		jobs:      make(map[string]migrate.Job),
-		batches:   make(map[batchKey]migrate.Batch),
+		now:              time.Now,
+		cards:            make(map[string]vault.CardRecord),
+		index:            make(map[vault.CardIndexKey]indexEntry),
+		secrets:          make(map[secretName][]vault.SecretRecord),
+		secretTombstones: make(map[secretName]map[uint32]secretTombstone),
+		replay:           make(map[replayKey]replayEntry),
+		keys:             make(map[string][]envelope.StoredKey),
+		shredded:         make(map[string]time.Time),
+		directory:        make(map[string]bool),
+		rotation:         make(map[string]vault.RotationState),
+		jobs:             make(map[string]migrate.Job),
+		batches:          make(map[batchKey]migrate.Batch),
 	}
 	for _, opt := range opts {
 		opt(s)

@@ -50,7 +50,8 @@ func (s *Store) Unspend(_ context.Context, spend vault.ReplaySpend) error {
 }
 
 // PurgeExpired implements vault.Purger: it deletes up to limit expired
-// items (cards, index entries, replay entries) and returns how many.
+// items (cards, index entries, replay entries, secret tombstones) and
+// returns how many.
 func (s *Store) PurgeExpired(_ context.Context, now time.Time, limit int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -80,6 +81,20 @@ func (s *Store) PurgeExpired(_ context.Context, now time.Time, limit int) (int, 
 		if expired(e.ttl, now) {
 			delete(s.replay, key)
 			purged++
+		}
+	}
+	for key, tombstones := range s.secretTombstones {
+		for v, t := range tombstones {
+			if purged == limit {
+				return purged, nil
+			}
+			if expired(t.ttl, now) {
+				delete(tombstones, v)
+				purged++
+			}
+		}
+		if len(tombstones) == 0 {
+			delete(s.secretTombstones, key)
 		}
 	}
 	return purged, nil

@@ -8,6 +8,12 @@ import (
 	"github.com/cardvault/vault/shared/vault"
 )
 
+// secretTombstone is what a version leaves when it goes: its number
+// stays taken until ttl (epoch seconds), as the adapter's tombstone item
+// does. The live versions are in Store.secrets, the tombstones beside
+// them, so listings and reads never meet a tombstone.
+type secretTombstone struct{ ttl int64 }
+
 // LatestSecret implements vault.SecretStore.
 func (s *Store) LatestSecret(_ context.Context, merchantID, name string) (vault.SecretRecord, error) {
 	s.mu.Lock()
@@ -19,12 +25,32 @@ func (s *Store) LatestSecret(_ context.Context, merchantID, name string) (vault.
 	return cloneSecret(versions[len(versions)-1]), nil
 }
 
+// SecretHead implements vault.SecretStore.
+func (s *Store) SecretHead(_ context.Context, merchantID, name string) (vault.SecretHead, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := secretName{merchantID, name}
+	var head vault.SecretHead
+	if versions := s.secrets[key]; len(versions) > 0 {
+		head.Latest, head.Live = cloneSecret(versions[len(versions)-1]), true
+		head.Top = head.Latest.Version
+	}
+	for v := range s.secretTombstones[key] {
+		head.Top = max(head.Top, v)
+	}
+	return head, nil
+}
+
 // CreateSecretVersion implements vault.SecretStore. A version with the
-// very same ciphertext is this write already done, not a conflict.
+// very same ciphertext is this write already done, not a conflict; a
+// tombstone's number is taken.
 func (s *Store) CreateSecretVersion(_ context.Context, rec vault.SecretRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := secretName{rec.MerchantID, rec.Name}
+	if _, gone := s.secretTombstones[key][rec.Version]; gone {
+		return vault.ErrConflict
+	}
 	versions := s.secrets[key]
 	i, found := slices.BinarySearchFunc(versions, rec.Version, func(r vault.SecretRecord, v uint32) int { return cmpVersion(r.Version, v) })
 	if found {
@@ -37,17 +63,35 @@ func (s *Store) CreateSecretVersion(_ context.Context, rec vault.SecretRecord) e
 	return nil
 }
 
+// retireSecrets turns the live versions of key that gone picks into
+// tombstones and answers how many there were. The caller holds s.mu.
+func (s *Store) retireSecrets(key secretName, gone func(vault.SecretRecord) bool) int {
+	ttl := ttlSeconds(s.now().Add(vault.SecretTombstoneLifetime))
+	retired := 0
+	kept := slices.DeleteFunc(s.secrets[key], func(r vault.SecretRecord) bool {
+		if !gone(r) {
+			return false
+		}
+		if s.secretTombstones[key] == nil {
+			s.secretTombstones[key] = make(map[uint32]secretTombstone)
+		}
+		s.secretTombstones[key][r.Version] = secretTombstone{ttl: ttl}
+		retired++
+		return true
+	})
+	if len(kept) == 0 {
+		delete(s.secrets, key)
+	} else {
+		s.secrets[key] = kept
+	}
+	return retired
+}
+
 // PruneSecretVersions implements vault.SecretStore.
 func (s *Store) PruneSecretVersions(_ context.Context, merchantID, name string, keepFrom uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := secretName{merchantID, name}
-	kept := slices.DeleteFunc(s.secrets[key], func(r vault.SecretRecord) bool { return r.Version < keepFrom })
-	if len(kept) == 0 {
-		delete(s.secrets, key)
-		return nil
-	}
-	s.secrets[key] = kept
+	s.retireSecrets(secretName{merchantID, name}, func(r vault.SecretRecord) bool { return r.Version < keepFrom })
 	return nil
 }
 
@@ -55,11 +99,9 @@ func (s *Store) PruneSecretVersions(_ context.Context, merchantID, name string, 
 func (s *Store) DeleteSecret(_ context.Context, merchantID, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := secretName{merchantID, name}
-	if len(s.secrets[key]) == 0 {
+	if s.retireSecrets(secretName{merchantID, name}, func(vault.SecretRecord) bool { return true }) == 0 {
 		return vault.ErrNotFound
 	}
-	delete(s.secrets, key)
 	return nil
 }
 
@@ -73,19 +115,13 @@ func cmpVersion(a, b uint32) int {
 	return 0
 }
 
-// DeleteSecretVersion implements vault.SecretStore: the version goes only
-// if it still holds rec.Sealed.
+// DeleteSecretVersion implements vault.SecretStore: the version becomes a
+// tombstone only if it still holds rec.Sealed.
 func (s *Store) DeleteSecretVersion(_ context.Context, rec vault.SecretRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := secretName{rec.MerchantID, rec.Name}
-	kept := slices.DeleteFunc(s.secrets[key], func(r vault.SecretRecord) bool {
-		return r.Version == rec.Version && bytes.Equal(r.Sealed, rec.Sealed)
+	s.retireSecrets(secretName{rec.MerchantID, rec.Name}, func(r vault.SecretRecord) bool {
+		return r.Version == rec.Version && len(rec.Sealed) > 0 && bytes.Equal(r.Sealed, rec.Sealed)
 	})
-	if len(kept) == 0 {
-		delete(s.secrets, key)
-		return nil
-	}
-	s.secrets[key] = kept
 	return nil
 }

@@ -56,6 +56,11 @@ func (s *Store) WithClearFields(ctx context.Context, rec vault.SealedRecord) (va
 		if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 			return vault.SealedRecord{}, corrupt("secret", err)
 		}
+		if it.Tombstone != "" {
+			// Pruned or deleted since it was listed: gone, like a
+			// missing item.
+			return vault.SealedRecord{}, vault.ErrConflict
+		}
 		secret, err := it.record()
 		if err != nil {
 			return vault.SealedRecord{}, err

@@ -58,9 +58,9 @@ func (s *Store) LatestKey(ctx context.Context, merchantID string) (envelope.Stor
 
 // newestVersion reads the item of pk with the highest "V#" sort key, or
 // nil when there is none: the newest key version (or the shred tombstone,
-// which sorts after every version) or the newest secret version. Versions
-// are zero-padded, so one strongly consistent descending query of one item
-// finds it.
+// which sorts after every version). Versions are zero-padded, so one
+// strongly consistent descending query of one item finds it. (Secret
+// versions have their own walk, SecretHead, which passes tombstones.)
 func (s *Store) newestVersion(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),

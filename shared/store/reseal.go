@@ -108,7 +108,8 @@ func (s *Store) countShard(ctx context.Context, gsi1pk, prefix string) (int, err
 // DeleteRecord deletes a listed record for good: a card with its
 // duplicate-detection entry (through DeleteCard's crash-safe steps), or
 // one secret version. A record already gone, or not the merchant's, is
-// success, so a purge cut off half-way can simply run again.
+// success, so a purge cut off half-way can simply run again. A secret
+// version's tombstone counts as gone and is left to its ttl.
 func (s *Store) DeleteRecord(ctx context.Context, rec vault.SealedRecord) error {
 	addr, err := recordAddressOf(rec)
 	if err != nil {
@@ -118,7 +119,7 @@ func (s *Store) DeleteRecord(ctx context.Context, rec vault.SealedRecord) error 
 		_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 			TableName:                aws.String(s.table),
 			Key:                      addr.key(),
-			ConditionExpression:      aws.String("#m = :m"),
+			ConditionExpression:      aws.String("#m = :m AND attribute_exists(sealed)"),
 			ExpressionAttributeNames: map[string]string{"#m": "merchant_id"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":m": &types.AttributeValueMemberS{Value: rec.Ref.MerchantID},

@@ -65,8 +65,29 @@ func TestSecretVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != 2 {
-		t.Fatalf("%d items after pruning, want v10 of api_key and short", len(items))
+	// v10 of api_key and short are live; v1 and v2 are tombstones, which
+	// keep nothing of the value, are out of the by_merchant index, and
+	// expire. No tombstone was made for v9, which was never written.
+	live, tombstones := 0, 0
+	for _, item := range items {
+		if _, ok := item["tombstone"]; !ok {
+			live++
+			continue
+		}
+		tombstones++
+		for _, attr := range []string{"sealed", "masked", "metadata", "key_version", "created_at", "updated_at", "gsi1pk", "gsi1sk"} {
+			if _, ok := item[attr]; ok {
+				t.Errorf("a tombstone keeps %s", attr)
+			}
+		}
+		for _, attr := range []string{"pk", "sk", "merchant_id", "name", "version", "ttl"} {
+			if _, ok := item[attr]; !ok {
+				t.Errorf("a tombstone lacks %s", attr)
+			}
+		}
+	}
+	if live != 2 || tombstones != 2 {
+		t.Fatalf("%d live items and %d tombstones after pruning, want v10 of api_key and short, and tombstones of v1 and v2", live, tombstones)
 	}
 
 	if err := s.DeleteSecret(ctx, "m_1", "api_key"); err != nil {
@@ -148,5 +169,33 @@ func TestDeleteSecretVersion(t *testing.T) {
 	}
 	if latest, err := s.LatestSecret(ctx, second.MerchantID, "api_key"); err != nil || latest.Version != 1 {
 		t.Fatalf("latest after DeleteSecretVersion = %d, %v; want 1", latest.Version, err)
+	}
+}
+
+// SecretHead walks past tombstones page by page to the newest live
+// version.
+func TestSecretHeadWalksPastTombstones(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	for v := uint32(1); v <= 40; v++ {
+		if err := s.CreateSecretVersion(ctx, sampleSecret("api_key", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v := uint32(40); v > 20; v-- {
+		if err := s.DeleteSecretVersion(ctx, sampleSecret("api_key", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, err := s.SecretHead(ctx, "m_1", "api_key")
+	if err != nil || !head.Live || head.Top != 40 || head.Latest.Version != 20 {
+		t.Fatalf("SecretHead = live %v, top %d, latest %d, %v; want the live 20 under 40", head.Live, head.Top, head.Latest.Version, err)
+	}
+	sameSecret(t, head.Latest, sampleSecret("api_key", 20))
+	if err := s.DeleteSecret(ctx, "m_1", "api_key"); err != nil {
+		t.Fatal(err)
+	}
+	if head, err = s.SecretHead(ctx, "m_1", "api_key"); err != nil || head.Live || head.Top != 40 {
+		t.Fatalf("SecretHead after DeleteSecret = live %v, top %d, %v", head.Live, head.Top, err)
 	}
 }

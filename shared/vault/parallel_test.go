@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardvault/vault/shared/secret"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
 
@@ -148,5 +149,30 @@ func TestCheckMerchantWithReadsBothTogetherAndRefusesTheMerchantFirst(t *testing
 		case !shredded && !errors.Is(err, readErr):
 			t.Fatalf("live merchant: %v, want the read's failure", err)
 		}
+	}
+}
+
+type meetingHead struct {
+	SecretStore
+	r *rendezvous
+}
+
+func (s meetingHead) SecretHead(context.Context, string, string) (SecretHead, error) {
+	return SecretHead{}, meet(s.r.b, s.r.a)
+}
+
+// put_secret reads the latest version beside the shred mark; a shredded
+// merchant is still refused before anything changes (no key is even
+// loaded: the vault here has none).
+func TestPutSecretReadsTheMerchantAndTheLatestVersionTogether(t *testing.T) {
+	r := newRendezvous()
+	replay := &countingReplay{}
+	secrets := NewSecretVault(meetingHead{r: r}, replay, meetingMerchants{r: r, shredded: true}, nil, time.Now)
+	_, _, err := secrets.PutSecret(context.Background(), PutSecretInput{Caller: Caller{ClientID: "c", MerchantID: "m_1", JTI: "j"}, Name: "api_key", Value: secret.New("v")})
+	if vaulterr.CodeOf(err) != vaulterr.NotFound {
+		t.Fatalf("PutSecret of a shredded merchant = %v, want not_found", err)
+	}
+	if n := replay.n.Load(); n != 0 {
+		t.Errorf("%d request ids spent, want 0 (a refused request changes nothing)", n)
 	}
 }

@@ -106,21 +106,43 @@ type SecretRecord struct {
 	UpdatedAt time.Time
 }
 
+// SecretHead is what a put needs to know of a secret: its newest live
+// version, and the highest version number taken.
+type SecretHead struct {
+	// Latest is the newest live version; Live is false when there is none
+	// (no version yet, or every one pruned or deleted).
+	Latest SecretRecord
+	Live   bool
+	// Top is the highest version number taken, a tombstone's included (0
+	// when none): the next version is Top+1.
+	Top uint32
+}
+
 // SecretStore keeps versioned merchant secrets. A version is created with
-// a conditional write, so two concurrent puts cannot both claim it.
+// a conditional write, so two concurrent puts cannot both claim it. A
+// version that goes (pruned, taken back or deleted) leaves a tombstone:
+// its number, with neither value nor mask nor metadata, kept for
+// SecretTombstoneLifetime, so that a put holding an older read cannot
+// create that number again. Every read treats a tombstone as absent.
 type SecretStore interface {
-	// LatestSecret returns the newest version, or ErrNotFound.
+	// LatestSecret returns the newest live version, or ErrNotFound.
 	LatestSecret(ctx context.Context, merchantID, name string) (SecretRecord, error)
-	// CreateSecretVersion stores a new version unless it exists
-	// (ErrConflict).
+	// SecretHead returns the newest live version and the highest number
+	// taken.
+	SecretHead(ctx context.Context, merchantID, name string) (SecretHead, error)
+	// CreateSecretVersion stores a new version unless its number is taken,
+	// by a version or a tombstone (ErrConflict).
 	CreateSecretVersion(ctx context.Context, rec SecretRecord) error
-	// DeleteSecretVersion deletes the version rec names if it still holds
-	// rec.Sealed (nothing if it does not): it takes back a put whose audit
-	// event could not be recorded.
+	// DeleteSecretVersion turns the version rec names into a tombstone if
+	// it still holds rec.Sealed (nothing if it does not): it takes back a
+	// put whose audit event could not be recorded.
 	DeleteSecretVersion(ctx context.Context, rec SecretRecord) error
-	// PruneSecretVersions deletes the versions older than keepFrom.
+	// PruneSecretVersions turns the versions older than keepFrom into
+	// tombstones: keepFrom-1, and leftovers of earlier prunes that failed
+	// among the few versions below it.
 	PruneSecretVersions(ctx context.Context, merchantID, name string, keepFrom uint32) error
-	// DeleteSecret deletes every version; ErrNotFound if there was none.
+	// DeleteSecret turns every live version into a tombstone; ErrNotFound
+	// if there was none.
 	DeleteSecret(ctx context.Context, merchantID, name string) error
 }
 

@@ -27,6 +27,34 @@ const (
 	KeptSecretVersions = 2
 )
 
+// Bounds of the race between puts of one secret. A put numbers its
+// version from the latest it read; a version that goes leaves a tombstone
+// for SecretTombstoneLifetime, so that the conditional create of a put
+// still holding a read from before that version existed fails on it
+// instead of recreating a number later versions have passed.
+const (
+	// MaxSecretReadAge is the oldest a put's read of the latest version
+	// may be when the put writes: past it the put reads again, and the
+	// write itself is cut off (its context's deadline) at that age, SDK
+	// retries included. Requests end sooner anyway (the API functions
+	// time out after 10 s); this bound holds whatever the deployment.
+	MaxSecretReadAge = time.Minute
+	// SecretTombstoneLifetime is how long a tombstone is kept (its ttl,
+	// from when the version went). It must outlast every put holding a
+	// read from before: such a put read before the tombstone was made and
+	// writes within MaxSecretReadAge of its read, so any lifetime above
+	// MaxSecretReadAge closes the race; the sixty-fold margin covers clock
+	// skew between containers and a write still in flight when its
+	// context ended. DynamoDB deletes an item some time after its ttl,
+	// never before; local mode's purger deletes it at its ttl.
+	SecretTombstoneLifetime = time.Hour
+	// putSecretAttempts bounds the retries of a put that keeps losing its
+	// version number to concurrent puts of the same secret: each loss
+	// means another put succeeded, so this many concurrent puts all
+	// succeed.
+	putSecretAttempts = 16
+)
+
 var secretName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // ValidSecretName reports whether name fits the contract.
@@ -108,7 +136,9 @@ func MaskSecret(value string) string {
 	return "****" + string(runes[n-4:])
 }
 
-// PutSecret stores a new version of a merchant secret.
+// PutSecret stores a new version of a merchant secret. It reads the
+// latest version beside the shred mark and prunes beside the write, so a
+// new secret or an overwrite costs three round trips on the warm path.
 func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretView, Trace, error) {
 	if !ValidSecretName(in.Name) {
 		return SecretView{}, Trace{}, vaulterr.New(vaulterr.InvalidSecret, "name must be 1 to 128 of [A-Za-z0-9._-]")
@@ -116,7 +146,21 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 	if err := validateSecret(in); err != nil {
 		return SecretView{}, Trace{}, err
 	}
-	if err := checkMerchant(ctx, s.merchants, in.MerchantID); err != nil {
+	// Reading the latest version this early is safe because a version
+	// that goes leaves a tombstone (see SecretTombstoneLifetime): however
+	// stale the read, the create below cannot land on a number a later
+	// version has passed. Both are reads, so a refused request has still
+	// changed nothing.
+	var (
+		head            SecretHead
+		headErr, merErr error
+	)
+	readAt := time.Now()
+	inParallel(
+		func() { merErr = checkMerchant(ctx, s.merchants, in.MerchantID) },
+		func() { head, headErr = s.secrets.SecretHead(ctx, in.MerchantID, in.Name) },
+	)
+	if err := firstError(merErr, headErr); err != nil {
 		return SecretView{}, Trace{}, err // refused before anything changed
 	}
 	now := s.now().UTC()
@@ -132,57 +176,81 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 	value := []byte(in.Value.Reveal())
 	defer secret.Wipe(value)
 
-	for attempt := 0; attempt < 4; attempt++ {
+	for attempt := 0; attempt < putSecretAttempts; attempt++ {
+		if attempt > 0 || time.Since(readAt) > MaxSecretReadAge/2 {
+			// A lost create means a concurrent put took the number; a
+			// read grown old (a slow key load) is read again rather than
+			// written on near its bound.
+			readAt = time.Now()
+			head, headErr = s.secrets.SecretHead(ctx, in.MerchantID, in.Name)
+		}
+		if headErr != nil {
+			return SecretView{}, trace, headErr
+		}
 		rec := SecretRecord{
 			MerchantID: in.MerchantID,
 			Name:       in.Name,
-			Version:    1,
+			Version:    head.Top + 1,
 			KeyVersion: keys.Version(),
 			Masked:     MaskSecret(in.Value.Reveal()),
 			Metadata:   in.Metadata,
 			CreatedAt:  now,
 			UpdatedAt:  now,
 		}
-		// The latest version is read right before the write, never ahead
-		// of it (beside the merchant check, say): a version number read
-		// long before could be one a concurrent put has since created and
-		// pruned (deleted), and recreating it would answer a version that
-		// is never served.
-		latest, latestErr := s.secrets.LatestSecret(ctx, in.MerchantID, in.Name)
-		switch {
-		case latestErr == nil:
-			rec.Version = latest.Version + 1
-			rec.CreatedAt = latest.CreatedAt
-		case !errors.Is(latestErr, ErrNotFound):
-			return SecretView{}, trace, latestErr
+		if rec.Version == 0 {
+			return SecretView{}, trace, vaulterr.New(vaulterr.InvalidSecret, "secret has no version numbers left")
 		}
-		var err error
+		if head.Live {
+			rec.CreatedAt = head.Latest.CreatedAt
+		}
 		if rec.Sealed, err = keys.Seal(secretRef(rec), value); err != nil {
 			return SecretView{}, trace, err
 		}
-		err = s.secrets.CreateSecretVersion(ctx, rec)
-		if errors.Is(err, ErrConflict) {
+		// The prune of the versions below the one this put replaces goes
+		// out beside the write: those versions are served by no read
+		// whatever the write's fate (only the latest live version is), and
+		// their tombstones keep their numbers taken. Best effort: a
+		// version a failed prune leaves behind is pruned by a later put.
+		// A put whose write then fails has still pruned, and leaves the
+		// current version alone (KeptSecretVersions).
+		var prune func()
+		if head.Live && head.Latest.Version >= KeptSecretVersions {
+			keepFrom := head.Latest.Version - KeptSecretVersions + 2
+			prune = func() { _ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, keepFrom) }
+		}
+		var writeErr error
+		if prune == nil {
+			writeErr = s.createWithin(ctx, readAt, rec)
+		} else {
+			inParallel(func() { writeErr = s.createWithin(ctx, readAt, rec) }, prune)
+		}
+		if errors.Is(writeErr, ErrConflict) {
 			continue // a concurrent put took this version: take the next
 		}
-		if err != nil {
-			return SecretView{}, trace, err
-		}
-		if rec.Version > KeptSecretVersions {
-			// The versions before the one replaced go once the new one is
-			// written, not beside the write: a concurrent put that read no
-			// version yet could otherwise recreate a version number the
-			// prune just freed. Best effort: a version left behind by a
-			// failure here is pruned by the next put, and is never served
-			// (only the latest is).
-			_ = s.secrets.PruneSecretVersions(ctx, in.MerchantID, in.Name, rec.Version-KeptSecretVersions+1)
+		if writeErr != nil {
+			return SecretView{}, trace, writeErr
 		}
 		created := rec
 		trace.Undo = func(ctx context.Context) error { return s.secrets.DeleteSecretVersion(ctx, created) }
 		view := secretView(rec)
-		view.Created = rec.Version == 1
+		view.Created = !head.Live
 		return view, trace, nil
 	}
 	return SecretView{}, trace, vaulterr.New(vaulterr.Unavailable, "secret kept changing; retry")
+}
+
+// createWithin writes rec unless its read is MaxSecretReadAge old by the
+// time the write would go, in which case it answers ErrConflict (read
+// again); the write's context ends at that age, so no create, SDK retries
+// included, is sent on an older read.
+func (s *SecretVault) createWithin(ctx context.Context, readAt time.Time, rec SecretRecord) error {
+	deadline := readAt.Add(MaxSecretReadAge)
+	if !time.Now().Before(deadline) {
+		return ErrConflict
+	}
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return s.secrets.CreateSecretVersion(wctx, rec)
 }
 
 // RevealSecret opens the latest version of a merchant secret.

@@ -117,15 +117,13 @@ func TestPutSecretRefusals(t *testing.T) {
 }
 
 // TestPutSecretConcurrent puts one secret from many requests at once:
-// each gets its own version.
+// each gets its own version, the versions are 1 to n, and the put that
+// answered n is the one served. A put may read "no version yet" and lose
+// the CPU while the others write and prune; the tombstones of pruned
+// versions keep it from recreating one (docs/table.md, "Secret versions").
 func TestPutSecretConcurrent(t *testing.T) {
 	f := newFixture(t)
-	// Three, within the four attempts PutSecret makes. A fourth put racing
-	// these could read "no version yet", lose the CPU while the others
-	// write versions 1 to 3 and the third prunes version 1, and then
-	// recreate version 1: a pruned version's number is free again
-	// (docs/table.md, "Secret versions"). Three puts cannot meet that.
-	const n = 3
+	const n = 12
 	var wg sync.WaitGroup
 	versions := make([]uint32, n)
 	errs := make([]error, n)
@@ -144,18 +142,29 @@ func TestPutSecretConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	seen := map[uint32]bool{}
+	last := -1
 	for i := range n {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
-		if seen[versions[i]] {
-			t.Fatalf("two puts got version %d (all %v)", versions[i], versions)
+		if seen[versions[i]] || versions[i] < 1 || versions[i] > n {
+			t.Fatalf("put %d got version %d (all %v)", i, versions[i], versions)
 		}
 		seen[versions[i]] = true
+		if versions[i] == n {
+			last = i
+		}
 	}
 	latest, err := f.store.LatestSecret(ctx, "m1", "s")
 	if err != nil || latest.Version != n {
 		t.Fatalf("latest = %+v, %v; want version %d", latest, err, n)
+	}
+	revealed, _, err := f.secrets.RevealSecret(ctx, f.caller("m1"), "s")
+	if err != nil || revealed.Value.Reveal() != inputs[last].Value.Reveal() {
+		t.Fatalf("reveal after the puts: version %d, %v; want put %d's value", revealed.Version, err, last)
+	}
+	if got := f.records("m1"); got != vault.KeptSecretVersions {
+		t.Fatalf("%d versions kept after %d puts, want %d", got, n, vault.KeptSecretVersions)
 	}
 }
 
@@ -360,5 +369,148 @@ func TestValidSecretName(t *testing.T) {
 	}
 	if got := vault.SecretRecordID("s", 12); got != "s/12" {
 		t.Errorf("SecretRecordID = %q", got)
+	}
+}
+
+// holdingSecrets holds the first create of a put marked "stale" in its
+// metadata until release is closed, signalling held once it waits: the
+// put has read the latest version and sealed, and is about to write.
+type holdingSecrets struct {
+	vault.SecretStore
+	once    sync.Once
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (s *holdingSecrets) CreateSecretVersion(ctx context.Context, rec vault.SecretRecord) error {
+	if rec.Metadata["put"] == "stale" {
+		s.once.Do(func() {
+			close(s.held)
+			<-s.release
+		})
+	}
+	return s.SecretStore.CreateSecretVersion(ctx, rec)
+}
+
+// TestPutSecretAfterAPruneOfItsVersion replays the race a pruned version's
+// number invites: a put reads "no version yet" and is held before its
+// write while three other puts write versions 1 to 3, the third pruning
+// version 1. The held put must not recreate version 1 (an answer never
+// served, since 3 is the latest): it must write the next version and be
+// the latest.
+func TestPutSecretAfterAPruneOfItsVersion(t *testing.T) {
+	f := newFixture(t)
+	store := &holdingSecrets{SecretStore: f.store, held: make(chan struct{}), release: make(chan struct{})}
+	f.rebuildWith(f.store, store)
+	type result struct {
+		view vault.SecretView
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		in := vault.PutSecretInput{Caller: f.caller("m1"), Name: "s", Value: secret.New("the stale put's value"), Metadata: map[string]string{"put": "stale"}}
+		view, _, err := f.secrets.PutSecret(ctx, in)
+		done <- result{view, err}
+	}()
+	<-store.held
+	for i := 1; i <= 3; i++ {
+		if v := f.put("m1", "s", "value "+strconv.Itoa(i)); v.Version != uint32(i) { // #nosec G115 -- a small test index
+			t.Fatalf("put %d answered version %d", i, v.Version)
+		}
+	}
+	close(store.release)
+	stale := <-done
+	if stale.err != nil {
+		t.Fatal(stale.err)
+	}
+	got, _, err := f.meta.GetSecret(ctx, f.caller("m1"), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stale.view.Version != got.Version || got.Version != 4 {
+		t.Fatalf("the held put answered version %d; the latest is %d, want both 4", stale.view.Version, got.Version)
+	}
+	revealed, _, err := f.secrets.RevealSecret(ctx, f.caller("m1"), "s")
+	if err != nil || revealed.Value.Reveal() != "the stale put's value" {
+		t.Fatalf("reveal after the held put: version %d, %v", revealed.Version, err)
+	}
+}
+
+// TestPutSecretAfterATakeBackAndADelete: a put taken back (its audit event
+// failed) and a deleted secret leave their version numbers taken, so the
+// next put numbers above them; it answers 201 (created) when no version
+// was live.
+func TestPutSecretAfterATakeBackAndADelete(t *testing.T) {
+	f := newFixture(t)
+	first := f.put("m1", "s", "first")
+	second, trace, err := f.secrets.PutSecret(ctx, vault.PutSecretInput{Caller: f.caller("m1"), Name: "s", Value: secret.New("second")})
+	if err != nil || second.Version != 2 || trace.Undo == nil {
+		t.Fatalf("second put: %+v, %v", second, err)
+	}
+	if err := trace.Undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := f.meta.GetSecret(ctx, f.caller("m1"), "s")
+	if err != nil || got.Version != first.Version {
+		t.Fatalf("after the take-back: %+v, %v; want version %d", got, err, first.Version)
+	}
+	third := f.put("m1", "s", "third")
+	if third.Version != 3 || third.Created || !third.CreatedAt.Equal(first.CreatedAt) {
+		t.Fatalf("put after a take-back: %+v", third)
+	}
+	if n := f.records("m1"); n != 2 {
+		t.Fatalf("%d versions live, want 1 and 3", n)
+	}
+	if _, err := f.meta.DeleteSecret(ctx, f.caller("m1"), "s"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.secrets.RevealSecret(ctx, f.caller("m1"), "s")
+	wantCode(t, err, vaulterr.NotFound)
+	fourth := f.put("m1", "s", "fourth")
+	if fourth.Version != 4 || !fourth.Created {
+		t.Fatalf("put after delete_secret: %+v; want version 4, created", fourth)
+	}
+	revealed, _, err := f.secrets.RevealSecret(ctx, f.caller("m1"), "s")
+	if err != nil || revealed.Version != 4 || revealed.Value.Reveal() != "fourth" {
+		t.Fatalf("reveal after the last put: %+v, %v", revealed.Version, err)
+	}
+}
+
+// deadlineSecrets records the deadline each create was given.
+type deadlineSecrets struct {
+	vault.SecretStore
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (s *deadlineSecrets) CreateSecretVersion(ctx context.Context, rec vault.SecretRecord) error {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Time{}
+	}
+	s.mu.Lock()
+	s.deadlines = append(s.deadlines, dl)
+	s.mu.Unlock()
+	return s.SecretStore.CreateSecretVersion(ctx, rec)
+}
+
+// A put's create is cut off once its read of the latest version is
+// MaxSecretReadAge old: the bound the tombstones' lifetime is set by.
+func TestPutSecretWritesWithinTheReadAge(t *testing.T) {
+	f := newFixture(t)
+	store := &deadlineSecrets{SecretStore: f.store}
+	f.rebuildWith(f.store, store)
+	start := time.Now()
+	f.put("m1", "s", "v")
+	end := time.Now()
+	if len(store.deadlines) != 1 {
+		t.Fatalf("%d creates, want 1", len(store.deadlines))
+	}
+	dl := store.deadlines[0]
+	if dl.IsZero() || dl.Before(start.Add(vault.MaxSecretReadAge)) || dl.After(end.Add(vault.MaxSecretReadAge)) {
+		t.Fatalf("create deadline %v after the put began (which took %v), want %v after its read", dl.Sub(start), end.Sub(start), vault.MaxSecretReadAge)
+	}
+	if vault.SecretTombstoneLifetime <= vault.MaxSecretReadAge {
+		t.Fatalf("tombstones last %v, not beyond the %v a put may write on its read", vault.SecretTombstoneLifetime, vault.MaxSecretReadAge)
 	}
 }

@@ -71,6 +71,7 @@ func Run(t *testing.T, open Factory) {
 		{"CardDeleteKeepsNewerIndex", testCardDeleteKeepsNewerIndex},
 		{"SecretVersions", testSecretVersions},
 		{"SecretVersionRace", testSecretVersionRace},
+		{"SecretTombstones", testSecretTombstones},
 		{"ReplayWindow", testReplayWindow},
 		{"ReplayRace", testReplayRace},
 		{"ReplayUnspend", testReplayUnspend},
@@ -426,6 +427,105 @@ func testSecretVersionRace(t *testing.T, p Ports, clock *Clock) {
 	if won != 1 {
 		t.Fatalf("%d concurrent creates of version 1 won, want exactly 1", won)
 	}
+}
+
+// testSecretTombstones: a version that goes (pruned, taken back, deleted)
+// keeps its number taken until its tombstone expires, and is absent to
+// every read and listing.
+func testSecretTombstones(t *testing.T, p Ports, clock *Clock) {
+	var v [6]vault.SecretRecord
+	for i := uint32(1); i <= 3; i++ {
+		v[i] = secretRecord("m1", "s", i, 1, clock.Now())
+		must(t, p.CreateSecretVersion(ctx, v[i]))
+	}
+	head := func(wantLive bool, wantLatest, wantTop uint32) {
+		t.Helper()
+		h, err := p.SecretHead(ctx, "m1", "s")
+		must(t, err)
+		if h.Live != wantLive || h.Top != wantTop || (wantLive && h.Latest.Version != wantLatest) {
+			t.Fatalf("SecretHead = live %v, latest %d, top %d; want %v, %d, %d", h.Live, h.Latest.Version, h.Top, wantLive, wantLatest, wantTop)
+		}
+		if wantLive {
+			checkSecret(t, h.Latest, v[wantLatest])
+		}
+	}
+	head(true, 3, 3)
+	if h, err := p.SecretHead(ctx, "m1", "other"); err != nil || h.Live || h.Top != 0 {
+		t.Fatalf("SecretHead of no secret = %+v, %v", h, err)
+	}
+
+	// Pruned: the number stays taken, whatever ciphertext comes; a
+	// listing from before the prune leads to nothing (a conflict for
+	// re-encryption, success for a purge, which leaves the tombstone).
+	var listedV1 vault.SealedRecord
+	for _, rec := range listAll(t, p, "m1", 0) {
+		if rec.Ref.ID == vault.SecretRecordID("s", 1) {
+			listedV1 = rec
+		}
+	}
+	must(t, p.PruneSecretVersions(ctx, "m1", "s", 2))
+	_, err := p.WithClearFields(ctx, listedV1)
+	wantErr(t, "WithClearFields of a pruned version", err, vault.ErrConflict)
+	wantErr(t, "ResealRecord of a pruned version", p.ResealRecord(ctx, listedV1, []byte("resealed"), 2), vault.ErrConflict)
+	must(t, p.DeleteRecord(ctx, listedV1))
+	again := v[1]
+	again.Sealed = []byte("a put holding an old read")
+	wantErr(t, "CreateSecretVersion of a pruned version", p.CreateSecretVersion(ctx, again), vault.ErrConflict)
+	wantErr(t, "CreateSecretVersion of a pruned version, same ciphertext", p.CreateSecretVersion(ctx, v[1]), vault.ErrConflict)
+	if got := ids(listAll(t, p, "m1", 0)); !slices.Equal(got, []string{string(envelope.RecordSecret) + ":s/2", string(envelope.RecordSecret) + ":s/3"}) {
+		t.Fatalf("records after the prune = %v", got)
+	}
+
+	// Taken back: the version below is the latest again, the number stays
+	// taken, and a take-back of a tombstone changes nothing.
+	must(t, p.DeleteSecretVersion(ctx, v[3]))
+	must(t, p.DeleteSecretVersion(ctx, v[3]))
+	head(true, 2, 3)
+	got, err := p.LatestSecret(ctx, "m1", "s")
+	must(t, err)
+	checkSecret(t, got, v[2])
+	again = v[3]
+	again.Sealed = []byte("another put of version 3")
+	wantErr(t, "CreateSecretVersion of a version taken back", p.CreateSecretVersion(ctx, again), vault.ErrConflict)
+	if n := countOf(t, p, "m1", 1); n != 1 {
+		t.Fatalf("CountRecords after a prune and a take-back = %d, want 1", n)
+	}
+	// Pruning a tombstone, or a number never written, creates nothing.
+	must(t, p.PruneSecretVersions(ctx, "m1", "s", 2))
+	must(t, p.PruneSecretVersions(ctx, "m1", "s", 9))
+	head(false, 0, 3)
+	wantErr(t, "DeleteSecret with only tombstones", p.DeleteSecret(ctx, "m1", "s"), vault.ErrNotFound)
+	_, err = p.LatestSecret(ctx, "m1", "s")
+	wantErr(t, "LatestSecret with only tombstones", err, vault.ErrNotFound)
+
+	// Deleted: every live version goes, and the numbering goes on above.
+	v[4] = secretRecord("m1", "s", 4, 1, clock.Now())
+	v[5] = secretRecord("m1", "s", 5, 2, clock.Now())
+	must(t, p.CreateSecretVersion(ctx, v[4]))
+	must(t, p.CreateSecretVersion(ctx, v[5]))
+	head(true, 5, 5)
+	must(t, p.DeleteSecret(ctx, "m1", "s"))
+	head(false, 0, 5)
+	_, err = p.LatestSecret(ctx, "m1", "s")
+	wantErr(t, "LatestSecret after DeleteSecret", err, vault.ErrNotFound)
+	wantErr(t, "CreateSecretVersion of a deleted version", p.CreateSecretVersion(ctx, v[5]), vault.ErrConflict)
+	if recs := listAll(t, p, "m1", 0); len(recs) != 0 {
+		t.Fatalf("records after DeleteSecret = %v", ids(recs))
+	}
+	if n1, n2 := countOf(t, p, "m1", 1), countOf(t, p, "m1", 2); n1 != 0 || n2 != 0 {
+		t.Fatalf("CountRecords after DeleteSecret = %d, %d", n1, n2)
+	}
+
+	// A tombstone lasts SecretTombstoneLifetime, then expires.
+	clock.Advance(vault.SecretTombstoneLifetime - time.Second)
+	if n, err := p.PurgeExpired(ctx, clock.Now(), 100); err != nil || n != 0 {
+		t.Fatalf("PurgeExpired before the tombstones' time = %d, %v", n, err)
+	}
+	clock.Advance(2 * time.Second)
+	if n, err := p.PurgeExpired(ctx, clock.Now(), 100); err != nil || n != 5 {
+		t.Fatalf("PurgeExpired of five tombstones = %d, %v", n, err)
+	}
+	head(false, 0, 0)
 }
 
 func testReplayWindow(t *testing.T, p Ports, clock *Clock) {
