@@ -146,6 +146,31 @@ var roundTripOps = []roundTripOp{
 			return err
 		}, nil
 	}},
+	// An import job made (the upload, and the worker it starts, are not
+	// the request): the merchant's state, the request id, the job.
+	{"import_cards", func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		return func(ctx context.Context, cl *client.Client) error {
+			job, err := cl.ImportCards(ctx, client.ImportRequest{MerchantID: m, Format: "stripe"})
+			if err == nil && job.Upload == nil {
+				err = fmt.Errorf("import_cards answered no upload")
+			}
+			return err
+		}, nil
+	}},
+	// A job read back, with a fresh upload URL.
+	{"get_job", func(ctx context.Context, cl *client.Client, m string, i int) (measured, error) {
+		job, err := cl.ImportCards(ctx, client.ImportRequest{MerchantID: m, Format: "stripe"})
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, cl *client.Client) error {
+			got, err := cl.GetJob(ctx, m, job.JobID)
+			if err == nil && got.JobID != job.JobID {
+				err = fmt.Errorf("get_job answered job %s, want %s", got.JobID, job.JobID)
+			}
+			return err
+		}, nil
+	}},
 	// Each rotation is of its own merchant (rotating one merchant again
 	// and again would only add versions for get_keys to count); the
 	// merchant's keys are in the process, as on a warm container.
