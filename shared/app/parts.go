@@ -13,13 +13,15 @@ import (
 
 // A Part is what only some functions use, loaded in AWS mode after the
 // common components: the vault's JWKS and the client registry (Requests,
-// which RunLambda adds for every HTTP function), the job files bucket (bucket.Files), the import key
-// ring or its published half (importkeys.Ring, importkeys.PublicKey), the
-// forward destinations (destinations.Forward). Each lives in a package of
-// its own, and a function's main names the parts its flags ask for
+// which RunLambda adds for every HTTP function), the job files bucket
+// (bucket.Files), the import key ring or its published half
+// (importkeys.Ring, importkeys.PublicKey), the forward destinations
+// (destinations.Forward). Each lives in a package of its own, and a
+// function's main names the parts its flags ask for
 // (app.RunLambda(app.Jobs, bucket.Files)), so a bootstrap links only what
-// its function uses: no S3 client where no job file is kept, no OpenPGP
-// where no import key is read, no forwarder where nothing is forwarded.
+// its function uses: no S3 client where no job file is kept, no import
+// key parsing where no import key is read, no forwarder where nothing is
+// forwarded, no JOSE layer in the workers.
 type Part struct {
 	// Name says what the part loads, in errors.
 	Name string
