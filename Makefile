@@ -58,8 +58,21 @@ test: deps $(STRIPE_MOCK) ## Vet and run every test with the race detector (dyna
 bench: deps ## Run the benchmarks (figures recorded in docs/).
 	GO=$(GO) bash bench/run.sh
 
+# The DESIGN target for a bootstrap: <= 12 MB, in MiB as the benchmarks
+# report it (docs/BENCHMARKS.md). Each function links only what it uses
+# (docs/architecture.md, "Functions and their parts"); `make build` fails
+# when a bootstrap outgrows the target.
+BOOTSTRAP_MAX_BYTES ?= 12582912
+
 .PHONY: build
-build: $(addprefix $(BUILD_DIR)/,$(addsuffix /bootstrap,$(FUNCTIONS))) ## Build every function for linux/arm64.
+build: $(addprefix $(BUILD_DIR)/,$(addsuffix /bootstrap,$(FUNCTIONS))) ## Build every function for linux/arm64 and check each bootstrap's size.
+	@echo "bootstrap sizes (limit $(BOOTSTRAP_MAX_BYTES) bytes):"; over=; \
+	  for f in $(FUNCTIONS); do \
+	    size=$$(wc -c < $(BUILD_DIR)/$$f/bootstrap); \
+	    mark=; if [ $$size -gt $(BOOTSTRAP_MAX_BYTES) ]; then mark="  over the limit"; over="$$over $$f"; fi; \
+	    awk -v f=$$f -v s=$$size -v m="$$mark" 'BEGIN { printf "  %-16s %10d bytes %6.2f MiB%s\n", f, s, s/1048576, m }'; \
+	  done; \
+	  if [ -n "$$over" ]; then echo "bootstraps over $(BOOTSTRAP_MAX_BYTES) bytes:$$over (what each links: go version -m, go tool nm -size -sort size)"; exit 1; fi
 
 # lambda_build OUT,FUNCTION: one function built the way Lambda runs it;
 # `make build` and SAM's build-<LogicalId> targets both use it.

@@ -4,4 +4,4 @@ package main
 
 import "github.com/cardvault/vault/shared/app"
 
-func main() { app.RunLambda("reveal-card") }
+func main() { app.RunLambda(app.RevealCard) }

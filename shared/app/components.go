@@ -1,6 +1,12 @@
 // Package app composes the vault's adapters into a running process: one
 // Lambda function in AWS, or the local server. Each function asks only for
-// what it uses, so a function that never decrypts never builds a keyring.
+// what it uses, so a function that never decrypts never builds a keyring,
+// and each bootstrap links only what its function uses: this package
+// holds the common part (configuration, key manager, store, audit,
+// logging, the HTTP API), and what only some functions use is a Part in a
+// package of its own (bucket, importkeys, destinations; migrateworker for
+// the migrate function) that only their mains import. The local server
+// serves every function and links everything.
 package app
 
 import (

@@ -41,117 +41,170 @@ type Function struct {
 	Routes            func(c *Components) ([]httpapi.Route, error)
 }
 
-// Functions lists every HTTP function of the vault.
+// The HTTP functions of the vault, one variable each: a function's
+// bootstrap names its own (app.RunLambda(app.VaultCard)) and never the
+// Functions list, so it links that function's routes and none of the
+// others'. Routes are named functions, not closures, so that Functions,
+// which copies these variables, is laid out by the compiler as static
+// data: a closure would make the copy code run at init, and that code
+// would link every function's routes into every bootstrap.
+
+// VaultCard is the vault-card function (vault_card).
+var VaultCard = Function{
+	Name: "vault-card", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
+	Routes: vaultCardRoutes,
+}
+
+func vaultCardRoutes(c *Components) ([]httpapi.Route, error) {
+	cv, err := c.CardVault()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.VaultCardRoutes(cv), nil
+}
+
+// GetMasked is the get-masked function (get_masked, list_cards).
+// list_cards shares get-masked's function: both answer masked
+// views only, from attributes stored in the clear, so both run
+// without any KMS permission.
+var GetMasked = Function{
+	Name: "get-masked", NeedsClients: true,
+	Routes: getMaskedRoutes,
+}
+
+func getMaskedRoutes(c *Components) ([]httpapi.Route, error) {
+	return append(httpapi.MaskedRoutes(vault.NewMaskedViews(c.Store, c.Store, c.Store, c.Now)),
+		httpapi.ListCardsRoutes(vault.NewCardListings(c.Store, c.Store, c.Store, c.Now))...), nil
+}
+
+// RevealCard is the reveal-card function (reveal_card).
+var RevealCard = Function{
+	Name: "reveal-card", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
+	Routes: revealCardRoutes,
+}
+
+func revealCardRoutes(c *Components) ([]httpapi.Route, error) {
+	cv, err := c.CardVault()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.RevealCardRoutes(cv, c.VaultKeys, c.Now), nil
+}
+
+// DeleteCard is the delete-card function (delete_card).
+var DeleteCard = Function{
+	Name: "delete-card", NeedsClients: true,
+	Routes: deleteCardRoutes,
+}
+
+func deleteCardRoutes(c *Components) ([]httpapi.Route, error) {
+	return httpapi.DeleteCardRoutes(vault.NewCardDeleter(c.Store, c.Store, c.Store, c.Now)), nil
+}
+
+// PutSecret is the put-secret function (put_secret).
+var PutSecret = Function{
+	Name: "put-secret", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
+	Routes: putSecretRoutes,
+}
+
+func putSecretRoutes(c *Components) ([]httpapi.Route, error) {
+	sv, err := c.SecretVault()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.PutSecretRoutes(sv), nil
+}
+
+// RevealSecret is the reveal-secret function (reveal_secret).
+var RevealSecret = Function{
+	Name: "reveal-secret", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
+	Routes: revealSecretRoutes,
+}
+
+func revealSecretRoutes(c *Components) ([]httpapi.Route, error) {
+	sv, err := c.SecretVault()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.RevealSecretRoutes(sv, c.VaultKeys, c.Now), nil
+}
+
+// SecretMetadata is the secret-metadata function (get_secret, delete_secret).
+var SecretMetadata = Function{
+	Name: "secret-metadata", NeedsClients: true,
+	Routes: secretMetadataRoutes,
+}
+
+func secretMetadataRoutes(c *Components) ([]httpapi.Route, error) {
+	return httpapi.SecretMetadataRoutes(vault.NewSecretMetadata(c.Store, c.Store, c.Store, c.Now)), nil
+}
+
+// MerchantKeys is the merchant-keys function (rotate_keys, get_keys,
+// shred_merchant). rotate_keys needs keys; get_keys and shred_merchant do not, but
+// they share the function because they share its state and its
+// background work.
+var MerchantKeys = Function{
+	Name: "merchant-keys", NeedsKeys: true, NeedsClients: true,
+	Routes: merchantKeysRoutes,
+}
+
+func merchantKeysRoutes(c *Components) ([]httpapi.Route, error) {
+	l, err := c.KeyLifecycle()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.MerchantKeysRoutes(l), nil
+}
+
+// Forward is the forward function. It opens JWE bodies, unwraps merchant keys to read cards and
+// credentials, and sends them to the operator's destinations; its
+// answers are JSON, never sealed.
+var Forward = Function{
+	Name: "forward", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true, NeedsDestinations: true,
+	Routes: forwardRoutes,
+}
+
+func forwardRoutes(c *Components) ([]httpapi.Route, error) {
+	f, err := c.Forwarder()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.ForwardRoutes(f), nil
+}
+
+// JWKS is the jwks function: GET /v1/jwks, /v1/import-key and
+// /v1/health answer anyone: no
+// client registry.
+var JWKS = Function{
+	Name: "jwks", NeedsVaultJWKS: true, NeedsImportPublicKey: true,
+	Routes: jwksRoutes,
+}
+
+func jwksRoutes(c *Components) ([]httpapi.Route, error) {
+	return append(httpapi.SystemRoutes(c.VaultKeys.PublicJWKS(), c.Ready), httpapi.ImportKeyRoutes(c.ImportPublicKey)...), nil
+}
+
+// Jobs is the jobs function: import_cards, export_cards and get_job
+// store jobs and presign
+// their files; they hold no merchant key and no import key (the
+// migrate worker does the work). export_cards' body is a JWE.
+var Jobs = Function{
+	Name: "jobs", NeedsVaultJWKS: true, NeedsClients: true, NeedsFiles: true,
+	Routes: jobsRoutes,
+}
+
+func jobsRoutes(c *Components) ([]httpapi.Route, error) {
+	j, err := c.Jobs()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.JobRoutes(j), nil
+}
+
+// Functions lists every HTTP function of the vault: the local server and
+// the tests serve or check them all.
 var Functions = []Function{
-	{
-		Name: "vault-card", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			cv, err := c.CardVault()
-			if err != nil {
-				return nil, err
-			}
-			return httpapi.VaultCardRoutes(cv), nil
-		},
-	},
-	{
-		// list_cards shares get-masked's function: both answer masked
-		// views only, from attributes stored in the clear, so both run
-		// without any KMS permission.
-		Name: "get-masked", NeedsClients: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return append(httpapi.MaskedRoutes(vault.NewMaskedViews(c.Store, c.Store, c.Store, c.Now)),
-				httpapi.ListCardsRoutes(vault.NewCardListings(c.Store, c.Store, c.Store, c.Now))...), nil
-		},
-	},
-	{
-		Name: "reveal-card", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			cv, err := c.CardVault()
-			if err != nil {
-				return nil, err
-			}
-			return httpapi.RevealCardRoutes(cv, c.VaultKeys, c.Now), nil
-		},
-	},
-	{
-		Name: "delete-card", NeedsClients: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return httpapi.DeleteCardRoutes(vault.NewCardDeleter(c.Store, c.Store, c.Store, c.Now)), nil
-		},
-	},
-	{
-		Name: "put-secret", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			sv, err := c.SecretVault()
-			if err != nil {
-				return nil, err
-			}
-			return httpapi.PutSecretRoutes(sv), nil
-		},
-	},
-	{
-		Name: "reveal-secret", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			sv, err := c.SecretVault()
-			if err != nil {
-				return nil, err
-			}
-			return httpapi.RevealSecretRoutes(sv, c.VaultKeys, c.Now), nil
-		},
-	},
-	{
-		Name: "secret-metadata", NeedsClients: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return httpapi.SecretMetadataRoutes(vault.NewSecretMetadata(c.Store, c.Store, c.Store, c.Now)), nil
-		},
-	},
-	{
-		// rotate_keys needs keys; get_keys and shred_merchant do not, but
-		// they share the function because they share its state and its
-		// background work.
-		Name: "merchant-keys", NeedsKeys: true, NeedsClients: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			l, err := c.KeyLifecycle()
-			if err != nil {
-				return nil, err
-			}
-			return httpapi.MerchantKeysRoutes(l), nil
-		},
-	},
-	{
-		// forward opens JWE bodies, unwraps merchant keys to read cards and
-		// credentials, and sends them to the operator's destinations; its
-		// answers are JSON, never sealed.
-		Name: "forward", NeedsKeys: true, NeedsVaultJWKS: true, NeedsClients: true, NeedsDestinations: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			f, err := c.Forwarder()
-			if err != nil {
-				return nil, err
-			}
-			return httpapi.ForwardRoutes(f), nil
-		},
-	},
-	{
-		// GET /v1/jwks, /v1/import-key and /v1/health answer anyone: no
-		// client registry.
-		Name: "jwks", NeedsVaultJWKS: true, NeedsImportPublicKey: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			return append(httpapi.SystemRoutes(c.VaultKeys.PublicJWKS(), c.Ready), httpapi.ImportKeyRoutes(c.ImportPublicKey)...), nil
-		},
-	},
-	{
-		// import_cards, export_cards and get_job store jobs and presign
-		// their files; they hold no merchant key and no import key (the
-		// migrate worker does the work). export_cards' body is a JWE.
-		Name: "jobs", NeedsVaultJWKS: true, NeedsClients: true, NeedsFiles: true,
-		Routes: func(c *Components) ([]httpapi.Route, error) {
-			j, err := c.Jobs()
-			if err != nil {
-				return nil, err
-			}
-			return httpapi.JobRoutes(j), nil
-		},
-	},
+	VaultCard, GetMasked, RevealCard, DeleteCard, PutSecret, RevealSecret, SecretMetadata, MerchantKeys, Forward, JWKS, Jobs,
 }
 
 // FunctionNamed returns the function called name.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cardvault/vault/shared/app"
+	"github.com/cardvault/vault/shared/app/migrateworker"
 	"github.com/cardvault/vault/shared/migrate"
 	"github.com/cardvault/vault/shared/vault"
 )
@@ -37,13 +38,13 @@ func defaultScheduled() map[string]ScheduledHandler {
 }
 
 // RunMigrate is the migrate function's handler: an S3 upload event or a
-// job work event, as app.RunMigrate serves it.
+// job work event, as migrateworker.Run serves it.
 func RunMigrate(ctx context.Context, c *app.Components, input json.RawMessage) (json.RawMessage, error) {
 	w, err := c.Worker()
 	if err != nil {
 		return nil, err
 	}
-	res, err := app.HandleMigrate(ctx, w, input)
+	res, err := migrateworker.Handle(ctx, w, input)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// lambdaConfig is the AWS SDK configuration of a function, read from the
+// environment Lambda gives it and from nothing else, the way
+// config.LoadDefaultConfig reads these variables:
+//
+//	AWS_REGION (or AWS_DEFAULT_REGION)    the region
+//	AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+//	                                      the function role's credentials
+//	                                      (and AWS_ACCOUNT_ID, if set)
+//	AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>
+//	                                      endpoint overrides, unless
+//	                                      AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
+//	AWS_MAX_ATTEMPTS, AWS_RETRY_MODE      the retryer (docs/load.md)
+//	AWS_SDK_UA_APP_ID                     the user agent's application id
+//
+// config.LoadDefaultConfig would also link the shared config files'
+// loader and the SSO, STS (assume role, web identity), IMDS and container
+// credential providers, none of which a Lambda function uses: over a
+// megabyte of every bootstrap. Other AWS_* settings (FIPS or dual-stack
+// endpoints, a CA bundle) are not read: a function that needs one names
+// it here.
+func lambdaConfig(getenv func(string) string) (aws.Config, error) {
+	env := lambdaEnv{getenv: getenv}
+	creds := aws.Credentials{
+		AccessKeyID:     env.first("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"),
+		SecretAccessKey: env.first("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY"),
+		SessionToken:    getenv("AWS_SESSION_TOKEN"),
+		AccountID:       getenv("AWS_ACCOUNT_ID"),
+		Source:          "EnvConfigCredentials",
+	}
+	if !creds.HasKeys() {
+		return aws.Config{}, errors.New("aws config: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+	}
+	cfg := aws.Config{
+		Region:      env.first("AWS_REGION", "AWS_DEFAULT_REGION"),
+		Credentials: aws.NewCredentialsCache(credentials.StaticCredentialsProvider{Value: creds}),
+		HTTPClient:  awshttp.NewBuildableClient(),
+		AppID:       getenv("AWS_SDK_UA_APP_ID"),
+		// Each client looks its own AWS_ENDPOINT_URL_<SERVICE> up here.
+		ConfigSources: []any{env},
+	}
+	if v := getenv("AWS_MAX_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return aws.Config{}, fmt.Errorf("aws config: AWS_MAX_ATTEMPTS %q is not a number of attempts", v)
+		}
+		cfg.RetryMaxAttempts = n
+	}
+	if v := getenv("AWS_RETRY_MODE"); v != "" {
+		mode, err := aws.ParseRetryMode(v)
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("aws config: AWS_RETRY_MODE: %w", err)
+		}
+		cfg.RetryMode = mode
+	}
+	ignore, _, err := env.GetIgnoreConfiguredEndpoints(context.Background())
+	if err != nil {
+		return aws.Config{}, err
+	}
+	if v := getenv("AWS_ENDPOINT_URL"); v != "" && !ignore {
+		cfg.BaseEndpoint = aws.String(v)
+	}
+	return cfg, nil
+}
+
+// lambdaEnv is the environment as the SDK clients' configuration source:
+// each client asks it for its own endpoint override.
+type lambdaEnv struct{ getenv func(string) string }
+
+func (e lambdaEnv) first(names ...string) string {
+	for _, n := range names {
+		if v := e.getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// GetServiceBaseEndpoint answers AWS_ENDPOINT_URL_<SERVICE>, the service's
+// SDK id upper-cased with spaces as underscores (AWS_ENDPOINT_URL_SECRETS_MANAGER).
+func (e lambdaEnv) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
+	v := e.getenv("AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_"))
+	return v, v != "", nil
+}
+
+// GetIgnoreConfiguredEndpoints answers AWS_IGNORE_CONFIGURED_ENDPOINT_URLS.
+func (e lambdaEnv) GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error) {
+	v := e.getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+	switch strings.ToLower(v) {
+	case "":
+		return false, false, nil
+	case "true":
+		return true, true, nil
+	case "false":
+		return false, true, nil
+	}
+	return false, false, fmt.Errorf("aws config: AWS_IGNORE_CONFIGURED_ENDPOINT_URLS %q is neither true nor false", v)
+}
