@@ -2,14 +2,18 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 )
 
 // lambdaConfig is the AWS SDK configuration of a function, read from the
@@ -20,6 +24,14 @@ import (
 //	AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
 //	                                      the function role's credentials
 //	                                      (and AWS_ACCOUNT_ID, if set)
+//	AWS_CONTAINER_CREDENTIALS_FULL_URI (or _RELATIVE_URI), with
+//	AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)
+//	                                      a credentials endpoint, when no
+//	                                      keys are in the environment (how
+//	                                      some runtimes and emulators hand
+//	                                      a role's credentials out)
+//	AWS_CA_BUNDLE                         extra trust roots (PEM) for the
+//	                                      endpoints, e.g. a TLS proxy
 //	AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>
 //	                                      endpoint overrides, unless
 //	                                      AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
@@ -30,8 +42,8 @@ import (
 // loader and the SSO, STS (assume role, web identity), IMDS and container
 // credential providers, none of which a Lambda function uses: over a
 // megabyte of every bootstrap. Other AWS_* settings (FIPS or dual-stack
-// endpoints, a CA bundle) are not read: a function that needs one names
-// it here.
+// endpoints, shared config files) are not read: a function that needs one
+// names it here.
 func lambdaConfig(getenv func(string) string) (aws.Config, error) {
 	env := lambdaEnv{getenv: getenv}
 	creds := aws.Credentials{
@@ -41,13 +53,45 @@ func lambdaConfig(getenv func(string) string) (aws.Config, error) {
 		AccountID:       getenv("AWS_ACCOUNT_ID"),
 		Source:          "EnvConfigCredentials",
 	}
+	httpClient := awshttp.NewBuildableClient()
+	if path := getenv("AWS_CA_BUNDLE"); path != "" {
+		pem, err := os.ReadFile(path) // #nosec G304 -- a path the function's operator configured
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("aws config: AWS_CA_BUNDLE: %w", err)
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return aws.Config{}, fmt.Errorf("aws config: AWS_CA_BUNDLE %s holds no PEM certificate", path)
+		}
+		httpClient = httpClient.WithTransportOptions(func(tr *http.Transport) { tr.TLSClientConfig.RootCAs = roots })
+	}
+	var provider aws.CredentialsProvider = credentials.StaticCredentialsProvider{Value: creds}
 	if !creds.HasKeys() {
-		return aws.Config{}, errors.New("aws config: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+		endpoint := getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+		if rel := getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); endpoint == "" && rel != "" {
+			endpoint = "http://169.254.170.2" + rel
+		}
+		if endpoint == "" {
+			return aws.Config{}, errors.New("aws config: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (nor AWS_CONTAINER_CREDENTIALS_FULL_URI)")
+		}
+		provider = endpointcreds.New(endpoint, func(o *endpointcreds.Options) {
+			o.HTTPClient = httpClient
+			o.AuthorizationToken = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+			if file := getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); file != "" {
+				o.AuthorizationTokenProvider = endpointcreds.TokenProviderFunc(func() (string, error) {
+					token, err := os.ReadFile(file) // #nosec G304 -- a path the runtime gives
+					return strings.TrimSpace(string(token)), err
+				})
+			}
+		})
 	}
 	cfg := aws.Config{
 		Region:      env.first("AWS_REGION", "AWS_DEFAULT_REGION"),
-		Credentials: aws.NewCredentialsCache(credentials.StaticCredentialsProvider{Value: creds}),
-		HTTPClient:  awshttp.NewBuildableClient(),
+		Credentials: aws.NewCredentialsCache(provider),
+		HTTPClient:  httpClient,
 		AppID:       getenv("AWS_SDK_UA_APP_ID"),
 		// Each client looks its own AWS_ENDPOINT_URL_<SERVICE> up here.
 		ConfigSources: []any{env},

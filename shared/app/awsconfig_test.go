@@ -2,10 +2,15 @@ package app
 
 import (
 	"context"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -107,5 +112,73 @@ func TestLambdaConfigRefusesWhatTheSDKRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), variable) {
 			t.Errorf("%s=%q: %v, want a refusal naming it", variable, value, err)
 		}
+	}
+}
+
+// TestLambdaConfigTakesCredentialsFromAContainerEndpoint: without keys in
+// the environment, the role's credentials come from the endpoint the
+// runtime names, with its authorization token.
+func TestLambdaConfigTakesCredentialsFromAContainerEndpoint(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "token-123" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, `{"AccessKeyId":"AKIDENDPOINT","SecretAccessKey":"endpoint-secret","Token":"endpoint-session","Expiration":"`+
+			time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`)
+	}))
+	defer srv.Close()
+	env := map[string]string{"AWS_REGION": "eu-west-3", "AWS_CONTAINER_CREDENTIALS_FULL_URI": srv.URL + "/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN": "token-123"}
+	cfg, err := lambdaConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds.AccessKeyID != "AKIDENDPOINT" || creds.SecretAccessKey != "endpoint-secret" || creds.SessionToken != "endpoint-session" {
+		t.Fatalf("credentials %+v, want the endpoint's", creds)
+	}
+}
+
+// TestLambdaConfigTrustsTheCABundle: AWS_CA_BUNDLE's roots are trusted by
+// the clients' HTTP client (a TLS endpoint signed by them answers), and a
+// file without a certificate fails the cold start.
+func TestLambdaConfigTrustsTheCABundle(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for k, v := range lambdaVariables {
+		env[k] = v
+	}
+	call := func() error {
+		cfg, err := lambdaConfig(func(k string) string { return env[k] })
+		if err != nil {
+			return err
+		}
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		resp, err := cfg.HTTPClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := call(); err == nil {
+		t.Fatal("an endpoint signed by an unknown CA was trusted without AWS_CA_BUNDLE")
+	}
+	env["AWS_CA_BUNDLE"] = bundle
+	if err := call(); err != nil {
+		t.Fatalf("with AWS_CA_BUNDLE: %v", err)
+	}
+	notPEM := filepath.Join(t.TempDir(), "empty.pem")
+	_ = os.WriteFile(notPEM, []byte("nothing"), 0o600)
+	env["AWS_CA_BUNDLE"] = notPEM
+	if _, err := lambdaConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "AWS_CA_BUNDLE") {
+		t.Fatalf("a bundle without certificates: %v", err)
 	}
 }
