@@ -30,10 +30,11 @@ var _ batchAPI = (*dynamodb.Client)(nil)
 
 var _ vault.CardBatchStore = (*Store)(nil)
 
-// DynamoDB's bounds on one batch call, and how many calls of one batch
-// are in flight at once: enough to keep a single-threaded dynalite busy
-// while the next call is built and sent, few enough not to crowd out the
-// other work sharing the table.
+// DynamoDB's bounds on one batch call; how many calls of one batch are in
+// flight at once (enough to keep a single-threaded dynalite busy while
+// the next call is built and sent, few enough not to crowd out the other
+// work sharing the table); and the pacing of calls that hand items back
+// unprocessed (retries).
 const (
 	batchGetKeys    = 100
 	batchPutItems   = 25
