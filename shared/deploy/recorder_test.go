@@ -99,7 +99,7 @@ func (r *recorder) all() []awsCall {
 	return slices.Clone(r.calls)
 }
 
-// recordingDB records the item-level calls the store makes.
+// recordingDB records the item-level and batch calls the store makes.
 type recordingDB struct {
 	store.DynamoAPI
 	rec *recorder
@@ -140,6 +140,56 @@ func (d recordingDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInpu
 		return nil, err
 	}
 	return d.DynamoAPI.DeleteItem(ctx, in, opts...)
+}
+
+// batchClient is the batch part of the DynamoDB client recordingDB
+// wraps: having it too, recordingDB is given the store's batch calls.
+type batchClient interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+var _ batchClient = recordingDB{}
+
+// batchPKs are the distinct partition keys of a batch call's items, as
+// IAM's dynamodb:LeadingKeys for it.
+func batchPKs(items []map[string]types.AttributeValue) []string {
+	var out []string
+	for _, it := range items {
+		for _, pk := range pkOf(it) {
+			if !slices.Contains(out, pk) {
+				out = append(out, pk)
+			}
+		}
+	}
+	return out
+}
+
+func (d recordingDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	for _, ka := range in.RequestItems {
+		if err := d.rec.add(ctx, awsCall{action: "dynamodb:BatchGetItem", leading: batchPKs(ka.Keys)}); err != nil {
+			return nil, err
+		}
+	}
+	return d.DynamoAPI.(batchClient).BatchGetItem(ctx, in, opts...)
+}
+
+func (d recordingDB) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	for _, writes := range in.RequestItems {
+		var items []map[string]types.AttributeValue
+		for _, w := range writes {
+			switch {
+			case w.PutRequest != nil:
+				items = append(items, w.PutRequest.Item)
+			case w.DeleteRequest != nil:
+				items = append(items, w.DeleteRequest.Key)
+			}
+		}
+		if err := d.rec.add(ctx, awsCall{action: "dynamodb:BatchWriteItem", leading: batchPKs(items)}); err != nil {
+			return nil, err
+		}
+	}
+	return d.DynamoAPI.(batchClient).BatchWriteItem(ctx, in, opts...)
 }
 
 // keyCondition finds the partition key placeholder of a key condition

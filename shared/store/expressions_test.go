@@ -85,7 +85,10 @@ type expressionsOnly struct {
 	DynamoAPI
 }
 
-var _ DynamoAPI = expressionsOnly{}
+var (
+	_ DynamoAPI = expressionsOnly{}
+	_ batchAPI  = expressionsOnly{}
+)
 
 // legacyIn names the legacy parameters set in a request.
 func legacyIn(in any) error {
@@ -142,6 +145,19 @@ func (d expressionsOnly) Scan(ctx context.Context, in *dynamodb.ScanInput, opts 
 		return nil, err
 	}
 	return d.DynamoAPI.Scan(ctx, in, opts...)
+}
+
+func (d expressionsOnly) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	for _, ka := range in.RequestItems {
+		if err := legacyIn(&ka); err != nil {
+			return nil, err
+		}
+	}
+	return d.DynamoAPI.(batchAPI).BatchGetItem(ctx, in, opts...)
+}
+
+func (d expressionsOnly) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	return d.DynamoAPI.(batchAPI).BatchWriteItem(ctx, in, opts...)
 }
 
 func TestExpressionsOnlyRefusesLegacyParameters(t *testing.T) {

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -32,20 +33,30 @@ type ImportedResult struct {
 	Err  error
 }
 
-// importConcurrency is how many rows of a batch are vaulted at once: the
-// store's round trips, not the CPU, bound an import.
+// importConcurrency is how many rows of a batch are checked and sealed,
+// or vaulted on the per-row path, at once: the store's round trips, not
+// the CPU, bound an import.
 const importConcurrency = 16
 
-// VaultImported vaults a batch of one merchant's imported cards through
-// vault_card's own path: the same validation, fingerprint, sealing (AAD)
-// and duplicate detection per merchant and customer. The merchant is
-// checked and its primary key fetched once per batch; a row's refusal
-// (invalid card, customer id) is its own result and does not stop the
-// others. The error is for the batch as a whole (merchant shredded, keys
-// or store unavailable): then no result is to be trusted and the batch
-// is run again. format is the job's token_format: each row's Token must
-// be of it (ImportToken draws one), and a card-shaped token that turns
-// out to be another record's is redrawn as vault_card redraws it.
+// VaultImported vaults a batch of one merchant's imported cards with
+// vault_card's checks, fingerprint, sealing (AAD) and duplicate detection
+// per merchant and customer. The merchant is checked and its primary key
+// fetched once per batch; a row's refusal (invalid card, customer id) is
+// its own result and does not stop the others. The error is for the batch
+// as a whole (merchant shredded, keys or store unavailable): then no
+// result is to be trusted and the batch is run again. format is the job's
+// token_format: each row's Token must be of it (ImportToken draws one),
+// and a card-shaped token that turns out to be another record's is
+// redrawn as vault_card redraws it.
+//
+// rows should not repeat a card for a customer (the migrate worker puts
+// repeats in later calls): a repeat is still vaulted right, as a
+// duplicate, but only after the other rows. When the store can write in
+// batches (CardBatchStore), rows under opaque tokens whose card no entry
+// of the duplicate index names are stored without vault_card's
+// conditional writes (storeNewImported); every other row goes through
+// vault_card's own path (storeCard). docs/table.md says what the
+// unconditional writes give up.
 func (v *CardVault) VaultImported(ctx context.Context, merchantID string, format TokenFormat, rows []ImportedCard) ([]ImportedResult, Trace, error) {
 	if _, ok := ParseTokenFormat(string(format)); !ok {
 		return nil, Trace{}, vaulterr.New(vaulterr.Malformed, `token_format must be "opaque" or "card"`)
@@ -64,6 +75,55 @@ func (v *CardVault) VaultImported(ctx context.Context, merchantID string, format
 	trace.usedKeys(usage)
 
 	results := make([]ImportedResult, len(rows))
+	prepared := make([]importedRecord, len(rows))
+	all := make([]int, len(rows))
+	for i := range all {
+		all[i] = i
+	}
+	if err := eachRow(all, func(i int) error {
+		rec, sc, err := v.prepareImported(keys, merchantID, format, rows[i])
+		prepared[i] = importedRecord{rec: rec, sc: sc, ok: err == nil}
+		results[i].Err = err
+		return err
+	}); err != nil {
+		return nil, trace, err
+	}
+
+	var perRow []int
+	// A card-shaped token can be another card's (it has few random
+	// digits), so its record is only ever created conditionally.
+	if batch, ok := v.cards.(CardBatchStore); ok && format == TokenFormatOpaque {
+		if perRow, err = v.storeNewImported(ctx, batch, prepared, results); err != nil {
+			return nil, trace, err
+		}
+	} else {
+		for i := range prepared {
+			if prepared[i].ok {
+				perRow = append(perRow, i)
+			}
+		}
+	}
+	if err := eachRow(perRow, func(i int) error {
+		view, _, err := v.storeCard(ctx, keys, prepared[i].rec, prepared[i].sc, format)
+		results[i] = ImportedResult{View: view, Err: err}
+		return err
+	}); err != nil {
+		return nil, trace, err
+	}
+	return results, trace, nil
+}
+
+// importedRecord is a row checked and sealed, ready to store (ok false:
+// the row was refused, and its result says why).
+type importedRecord struct {
+	rec CardRecord
+	sc  sealedCard
+	ok  bool
+}
+
+// eachRow runs fn for each of rows, importConcurrency at a time, and
+// returns an error fn gave that fails the batch (rowFailsBatch).
+func eachRow(rows []int, fn func(i int) error) error {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -75,9 +135,7 @@ func (v *CardVault) VaultImported(ctx context.Context, merchantID string, format
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				view, err := v.vaultImported(ctx, keys, merchantID, format, rows[i])
-				results[i] = ImportedResult{View: view, Err: err}
-				if err != nil && rowFailsBatch(err) {
+				if err := fn(i); err != nil && rowFailsBatch(err) {
 					mu.Lock()
 					batchErr = err
 					mu.Unlock()
@@ -85,15 +143,12 @@ func (v *CardVault) VaultImported(ctx context.Context, merchantID string, format
 			}
 		}()
 	}
-	for i := range rows {
+	for _, i := range rows {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	if batchErr != nil {
-		return nil, trace, batchErr
-	}
-	return results, trace, nil
+	return batchErr
 }
 
 // rowFailsBatch tells a refusal of the row itself (its card, its
@@ -107,17 +162,99 @@ func rowFailsBatch(err error) bool {
 	return true
 }
 
-func (v *CardVault) vaultImported(ctx context.Context, keys *envelope.MerchantKeys, merchantID string, format TokenFormat, row ImportedCard) (CardView, error) {
+// storeNewImported stores the prepared rows that are new cards with batch
+// writes. Their index entries are read (strongly consistent, up to 100 a
+// round trip), and the rows found in none are written unconditionally:
+// every record first (25 a round trip), then, once all of them are in,
+// every entry. So a concurrent vault_card that finds one of these entries
+// always finds its record, and never writes one under the import's token
+// that the import would then overwrite; and a run cut off between the two
+// writes leaves only records under tokens that the job's checkpoint holds
+// and no answer has named yet, which the batch's next run writes again
+// under the same tokens. It fills the results of the rows it stored and
+// returns the rows left for the per-row path: those whose card an entry
+// names (a duplicate, or a row this batch's earlier run stored), a card
+// repeated within rows, and every row it would have written if the store
+// refused the batch as a request.
+func (v *CardVault) storeNewImported(ctx context.Context, batch CardBatchStore, prepared []importedRecord, results []ImportedResult) ([]int, error) {
+	var (
+		perRow, fresh []int
+		keys          []CardIndexKey
+	)
+	seen := make(map[CardIndexKey]bool, len(prepared))
+	for i, p := range prepared {
+		if !p.ok {
+			continue
+		}
+		key := CardIndexKey{p.rec.MerchantID, p.rec.CustomerID, p.rec.Fingerprint}
+		if seen[key] {
+			// Written unconditionally beside its first row, a repeat
+			// would leave the card two records; after them, it is
+			// found as their duplicate.
+			perRow = append(perRow, i)
+			continue
+		}
+		seen[key] = true
+		fresh = append(fresh, i)
+		keys = append(keys, key)
+	}
+	if len(fresh) == 0 {
+		return perRow, nil
+	}
+	indexed, err := batch.CardIndexes(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		recs    []CardRecord
+		entries []CardIndexEntry
+		written []int
+	)
+	for k, i := range fresh {
+		if indexed[k] != "" {
+			perRow = append(perRow, i)
+			continue
+		}
+		rec := prepared[i].rec
+		recs = append(recs, rec)
+		entries = append(entries, CardIndexEntry{Key: keys[k], Token: rec.Token, ExpiresAt: rec.ExpiresAt})
+		written = append(written, i)
+	}
+	if len(written) == 0 {
+		return perRow, nil
+	}
+	err = batch.PutCards(ctx, recs)
+	if err == nil {
+		err = batch.PutCardIndexes(ctx, entries)
+	}
+	if errors.Is(err, ErrBatchRefused) {
+		// Written or not, each of these rows is stored right by the
+		// per-row path: a record this run wrote holds the very
+		// ciphertext the row's create repeats, which is no conflict.
+		return append(perRow, written...), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range written {
+		results[i] = ImportedResult{View: viewOf(prepared[i].rec, false)}
+	}
+	return perRow, nil
+}
+
+// prepareImported checks a row as vault_card checks its card and seals
+// it into the record it gets if it is new.
+func (v *CardVault) prepareImported(keys *envelope.MerchantKeys, merchantID string, format TokenFormat, row ImportedCard) (CardRecord, sealedCard, error) {
 	now := v.now().UTC()
 	c, err := validateCard(row.Card, now)
 	if err != nil {
-		return CardView{}, err
+		return CardRecord{}, sealedCard{}, err
 	}
 	if row.CustomerID != "" && utf8.RuneCountInString(row.CustomerID) > MaxCustomerIDChars {
-		return CardView{}, vaulterr.New(vaulterr.InvalidCard, "customer_id must be 1 to 128 characters")
+		return CardRecord{}, sealedCard{}, vaulterr.New(vaulterr.InvalidCard, "customer_id must be 1 to 128 characters")
 	}
 	if !tokenFits(format, row.Token, c.digits) {
-		return CardView{}, vaulterr.New(vaulterr.Internal, "internal error")
+		return CardRecord{}, sealedCard{}, vaulterr.New(vaulterr.Internal, "internal error")
 	}
 	rec := CardRecord{
 		Token:       row.Token,
@@ -130,12 +267,11 @@ func (v *CardVault) vaultImported(ctx context.Context, keys *envelope.MerchantKe
 		UpdatedAt:   now,
 	}
 	// Sealed as vault_card seals (record format 2: the AAD binds the
-	// record's clear fields), and stored by the same conditional writes.
+	// record's clear fields).
 	if err := v.sealCard(keys, &rec, c.sealed); err != nil {
-		return CardView{}, err
+		return CardRecord{}, sealedCard{}, err
 	}
-	view, _, err := v.storeCard(ctx, keys, rec, c.sealed, format)
-	return view, err
+	return rec, c.sealed, nil
 }
 
 // tokenFits reports whether token is a new token of format for the card

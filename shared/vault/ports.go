@@ -88,6 +88,37 @@ type CardStore interface {
 	TakeOverCardIndex(ctx context.Context, key CardIndexKey, oldToken, newToken string, expiresAt time.Time) error
 }
 
+// CardIndexEntry is a duplicate-detection entry to write: key points at
+// Token until ExpiresAt (zero: never).
+type CardIndexEntry struct {
+	Key       CardIndexKey
+	Token     string
+	ExpiresAt time.Time
+}
+
+// CardBatchStore is what an import's fast path needs of the store: many
+// items per round trip, and writes without conditions (DynamoDB's batch
+// calls take none). The import decides what may be written so (new cards
+// under opaque tokens, found in no entry just before); everything else
+// goes through CardStore's conditional writes.
+type CardBatchStore interface {
+	// CardIndexes returns, for each key, the token its live entry points
+	// at, or "" when there is none or it has expired: strongly consistent
+	// reads, as CardIndex makes.
+	CardIndexes(ctx context.Context, keys []CardIndexKey) ([]string, error)
+	// PutCards writes recs as they are, each overwriting any record of
+	// its token.
+	PutCards(ctx context.Context, recs []CardRecord) error
+	// PutCardIndexes writes entries as they are, each overwriting any
+	// entry of its key.
+	PutCardIndexes(ctx context.Context, entries []CardIndexEntry) error
+}
+
+// ErrBatchRefused: the store refused a batch write as a request (a
+// malformed item, say) without telling which item; the caller writes the
+// items one at a time instead, where each answers for itself.
+var ErrBatchRefused = errors.New("vault: batch write refused")
+
 // SecretRecord is one version of a merchant secret as stored.
 type SecretRecord struct {
 	MerchantID string

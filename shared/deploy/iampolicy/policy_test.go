@@ -166,3 +166,41 @@ func TestStandInsResolveTheTemplate(t *testing.T) {
 		t.Error("a reference without a stand-in resolved")
 	}
 }
+
+// A batch call names many partition keys at once: each statement holds
+// it to its prefixes only if every key matches, so a batch mixing two
+// item kinds granted by two statements is denied.
+func TestLeadingKeysOfABatch(t *testing.T) {
+	onTable := map[string]any{"Fn::GetAtt": []any{"Table", "Arn"}}
+	held := func(prefix string) map[string]any {
+		return map[string]any{
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{prefix}},
+			"Null":                    map[string]any{"dynamodb:LeadingKeys": "false"},
+		}
+	}
+	p := policy(t, map[string]any{"Statement": []any{
+		stmt([]any{"dynamodb:PutItem", "dynamodb:BatchWriteItem"}, onTable, held("CARD#*")),
+		stmt([]any{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"}, onTable, held("CIDX#*")),
+	}})
+	batch := func(action string, keys ...string) iampolicy.Request {
+		return iampolicy.Request{Action: action, Resource: table, Context: map[string][]string{"dynamodb:LeadingKeys": keys}}
+	}
+	cases := []struct {
+		name string
+		req  iampolicy.Request
+		want bool
+	}{
+		{"cards", batch("dynamodb:BatchWriteItem", "CARD#a", "CARD#b"), true},
+		{"entries", batch("dynamodb:BatchWriteItem", "CIDX#m#f#c", "CIDX#m#g#c"), true},
+		{"cards and entries in one call", batch("dynamodb:BatchWriteItem", "CARD#a", "CIDX#m#f#c"), false},
+		{"one key of another kind", batch("dynamodb:BatchWriteItem", "CARD#a", "CARD#b", "SECRET#m#n"), false},
+		{"reading entries", batch("dynamodb:BatchGetItem", "CIDX#m#f#c"), true},
+		{"reading cards", batch("dynamodb:BatchGetItem", "CARD#a"), false},
+		{"no key", iampolicy.Request{Action: "dynamodb:BatchWriteItem", Resource: table}, false},
+	}
+	for _, c := range cases {
+		if got := p.Evaluate(c.req).Allowed; got != c.want {
+			t.Errorf("%s: %s allowed = %v, want %v", c.name, c.req, got, c.want)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/cardvault/vault/shared/deploy/iampolicy"
@@ -84,9 +86,12 @@ type attributeValue struct {
 }
 
 func (w Where) dynamoDB(op string, in map[string]json.RawMessage) ([]authorization, error) {
+	if op == "BatchGetItem" || op == "BatchWriteItem" {
+		return w.dynamoDBBatch(op, in)
+	}
 	tableName := str(in, "TableName")
 	if tableName == "" {
-		return nil, fmt.Errorf("dynamodb:%s names no table (batch and transaction calls are not emulated)", op)
+		return nil, fmt.Errorf("dynamodb:%s names no table (transaction calls are not emulated)", op)
 	}
 	table, known := w.Tables[tableName]
 	resource := w.arn("dynamodb", "table/"+tableName)
@@ -126,6 +131,84 @@ func (w Where) dynamoDB(op string, in map[string]json.RawMessage) ([]authorizati
 		return nil, fmt.Errorf("dynamodb:%s is not emulated", op)
 	}
 	return []authorization{{req: req}}, nil
+}
+
+// dynamoDBBatch authorizes a batch call as IAM does: one request per
+// table of RequestItems (named by name or ARN), on the table's ARN, whose
+// dynamodb:LeadingKeys are the partition keys of every item it names, so
+// that a ForAllValues condition holds only if it holds for each of them.
+// A batch naming no item, or an item without a string partition key, is
+// refused rather than authorized on what it does not say.
+func (w Where) dynamoDBBatch(op string, in map[string]json.RawMessage) ([]authorization, error) {
+	type item = map[string]attributeValue
+	keysOf := map[string][]item{}
+	switch op {
+	case "BatchGetItem":
+		var tables map[string]struct{ Keys []item }
+		if err := json.Unmarshal(in["RequestItems"], &tables); err != nil {
+			return nil, fmt.Errorf("dynamodb:%s: RequestItems is not a map of tables to keys", op)
+		}
+		for name, t := range tables {
+			keysOf[name] = t.Keys
+		}
+	default:
+		var tables map[string][]struct {
+			PutRequest    *struct{ Item item }
+			DeleteRequest *struct{ Key item }
+		}
+		if err := json.Unmarshal(in["RequestItems"], &tables); err != nil {
+			return nil, fmt.Errorf("dynamodb:%s: RequestItems is not a map of tables to writes", op)
+		}
+		for name, writes := range tables {
+			for _, wr := range writes {
+				switch {
+				case wr.PutRequest != nil:
+					keysOf[name] = append(keysOf[name], wr.PutRequest.Item)
+				case wr.DeleteRequest != nil:
+					keysOf[name] = append(keysOf[name], wr.DeleteRequest.Key)
+				default:
+					return nil, fmt.Errorf("dynamodb:%s: a write of %s is neither a put nor a delete", op, name)
+				}
+			}
+		}
+	}
+	if len(keysOf) == 0 {
+		return nil, fmt.Errorf("dynamodb:%s names no table", op)
+	}
+	names := make([]string, 0, len(keysOf))
+	for name := range keysOf {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([]authorization, 0, len(names))
+	for _, name := range names {
+		resource, tableName := name, name
+		if strings.HasPrefix(name, "arn:") {
+			_, tableName, _ = strings.Cut(name, ":table/")
+		} else {
+			resource = w.arn("dynamodb", "table/"+name)
+		}
+		items := keysOf[name]
+		if len(items) == 0 {
+			return nil, fmt.Errorf("dynamodb:%s names no item of %s", op, name)
+		}
+		req := iampolicy.Request{Action: "dynamodb:" + op, Resource: resource, Context: map[string][]string{}}
+		if table, known := w.Tables[tableName]; known {
+			var leading []string
+			for _, it := range items {
+				v, ok := it[table.HashKey]
+				if !ok || v.S == nil {
+					return nil, fmt.Errorf("dynamodb:%s: an item of %s has no string partition key", op, name)
+				}
+				if !slices.Contains(leading, *v.S) {
+					leading = append(leading, *v.S)
+				}
+			}
+			req.Context["dynamodb:LeadingKeys"] = leading
+		}
+		out = append(out, authorization{req: req})
+	}
+	return out, nil
 }
 
 // keyEquality finds "<name> = :value" (or the reverse) in a key

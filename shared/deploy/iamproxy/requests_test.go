@@ -64,3 +64,42 @@ func TestRequestsOfTheAWSJSONProtocol(t *testing.T) {
 		}
 	}
 }
+
+// A batch call is one IAM request per table, on the table, naming the
+// partition key of every item: a ForAllValues condition on
+// dynamodb:LeadingKeys then holds only if it holds for each item.
+func TestRequestsOfBatchCalls(t *testing.T) {
+	w := Where{Region: "eu-west-1", Account: "1", Tables: map[string]Table{"vault": {HashKey: "pk"}, "other": {HashKey: "id"}}}
+	table := "arn:aws:dynamodb:eu-west-1:1:table/vault"
+	get, err := w.requestsOf(DynamoDB, "BatchGetItem", []byte(`{"RequestItems":{"vault":{"ConsistentRead":true,"Keys":[
+		{"pk":{"S":"CIDX#m#a#c"},"sk":{"S":"CIDX"}},{"pk":{"S":"CIDX#m#b#c"},"sk":{"S":"CIDX"}},{"pk":{"S":"CIDX#m#a#c"},"sk":{"S":"X"}}]}}}`))
+	if err != nil || len(get) != 1 {
+		t.Fatalf("BatchGetItem: %+v %v", get, err)
+	}
+	if r := get[0].req; r.Action != "dynamodb:BatchGetItem" || r.Resource != table || !slices.Equal(r.Context["dynamodb:LeadingKeys"], []string{"CIDX#m#a#c", "CIDX#m#b#c"}) {
+		t.Errorf("BatchGetItem: %s", r)
+	}
+	write, err := w.requestsOf(DynamoDB, "BatchWriteItem", []byte(`{"RequestItems":{
+		"arn:aws:dynamodb:eu-west-1:1:table/vault":[{"PutRequest":{"Item":{"pk":{"S":"CARD#a"},"sk":{"S":"CARD"},"sealed":{"B":"AA=="}}}},{"DeleteRequest":{"Key":{"pk":{"S":"CARD#b"},"sk":{"S":"CARD"}}}}],
+		"other":[{"PutRequest":{"Item":{"id":{"S":"x"}}}}]}}`))
+	if err != nil || len(write) != 2 {
+		t.Fatalf("BatchWriteItem: %+v %v", write, err)
+	}
+	if r := write[0].req; r.Action != "dynamodb:BatchWriteItem" || r.Resource != table || !slices.Equal(r.Context["dynamodb:LeadingKeys"], []string{"CARD#a", "CARD#b"}) {
+		t.Errorf("BatchWriteItem on the vault table: %s", r)
+	}
+	if r := write[1].req; r.Resource != "arn:aws:dynamodb:eu-west-1:1:table/other" || !slices.Equal(r.Context["dynamodb:LeadingKeys"], []string{"x"}) {
+		t.Errorf("BatchWriteItem on the other table: %s", r)
+	}
+	for name, body := range map[string]string{
+		"no table":            `{"RequestItems":{}}`,
+		"no item":             `{"RequestItems":{"vault":[]}}`,
+		"no partition key":    `{"RequestItems":{"vault":[{"PutRequest":{"Item":{"sk":{"S":"CARD"}}}}]}}`,
+		"a number key":        `{"RequestItems":{"vault":[{"PutRequest":{"Item":{"pk":{"N":"1"}}}}]}}`,
+		"neither put nor del": `{"RequestItems":{"vault":[{}]}}`,
+	} {
+		if auths, err := w.requestsOf(DynamoDB, "BatchWriteItem", []byte(body)); err == nil {
+			t.Errorf("%s: authorized as %+v", name, auths)
+		}
+	}
+}

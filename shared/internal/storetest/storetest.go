@@ -22,6 +22,7 @@ import (
 // Ports is one implementation's storage ports.
 type Ports interface {
 	vault.CardStore
+	vault.CardBatchStore
 	vault.SecretStore
 	vault.UndoableReplayGuard
 	vault.RotationStore
@@ -69,6 +70,8 @@ func Run(t *testing.T, open Factory) {
 		{"CardReplace", testCardReplace},
 		{"CardDelete", testCardDelete},
 		{"CardDeleteKeepsNewerIndex", testCardDeleteKeepsNewerIndex},
+		{"CardBatchReads", testCardBatchReads},
+		{"CardBatchWrites", testCardBatchWrites},
 		{"SecretVersions", testSecretVersions},
 		{"SecretVersionRace", testSecretVersionRace},
 		{"SecretTombstones", testSecretTombstones},
