@@ -2,16 +2,18 @@ package dynalite
 
 import (
 	"context"
+	"errors"
 	"net"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // probe reports whether dynalite at addr is up: a TCP connect first (cheap,
-// and quiet while node is still loading), then a real ListTables, which
-// proves the DynamoDB protocol layer answers and not just a socket.
+// and quiet while node is still loading), then a real DynamoDB call, which
+// proves the protocol layer answers and not just a socket.
 func probe(ctx context.Context, addr, endpoint string) error {
 	d := net.Dialer{Timeout: 500 * time.Millisecond}
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -22,7 +24,25 @@ func probe(ctx context.Context, addr, endpoint string) error {
 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err = probeClient(endpoint).ListTables(ctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
+	return Answers(ctx, probeClient(endpoint))
+}
+
+// probeTable is a table name no one creates: describing it is answered
+// ResourceNotFoundException by a dynalite that serves.
+const probeTable = "dynalite-probe-no-such-table"
+
+// Answers reports whether the DynamoDB API behind db serves requests. It
+// describes a table that does not exist, a single key lookup, and not
+// ListTables: dynalite lists tables by reading every key of its store,
+// which on a data directory holding a million-card import takes minutes.
+func Answers(ctx context.Context, db interface {
+	DescribeTable(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}) error {
+	_, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(probeTable)})
+	var missing *types.ResourceNotFoundException
+	if err == nil || errors.As(err, &missing) {
+		return nil
+	}
 	return err
 }
 

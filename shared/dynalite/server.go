@@ -54,7 +54,7 @@ type Server struct {
 var errExitedEarly = errors.New("dynalite exited before it was ready")
 
 // Start launches dynalite (in memory if dir == "", else persisted under
-// dir), waits until it answers a ListTables call, and returns it. ctx
+// dir), waits until it answers a DynamoDB call, and returns it. ctx
 // bounds only the wait: the process lives until Stop or until this process
 // exits.
 func Start(ctx context.Context, dir string) (*Server, error) {
@@ -140,7 +140,7 @@ func launch(node, cli string, port int, dir string) (*Server, error) {
 }
 
 // waitReady polls until dynalite accepts TCP connections and answers
-// ListTables, it exits, ctx ends or readyTimeout passes.
+// a DynamoDB call, it exits, ctx ends or readyTimeout passes.
 func (s *Server) waitReady(ctx context.Context, port int) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()

@@ -15,9 +15,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/cardvault/vault/shared/app"
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/client"
@@ -293,7 +290,7 @@ func runningDynalite(ctx context.Context, dir string) string {
 	endpoint := string(data)
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := store.NewLocalClient(endpoint).ListTables(pctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)}); err != nil {
+	if err := dynalite.Answers(pctx, store.NewLocalClient(endpoint)); err != nil {
 		return ""
 	}
 	return endpoint

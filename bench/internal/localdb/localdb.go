@@ -17,9 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
+	"github.com/cardvault/vault/shared/dynalite"
 	"github.com/cardvault/vault/shared/store"
 )
 
@@ -56,7 +54,7 @@ func Start(ctx context.Context) (*Server, error) {
 	client := store.NewLocalClient(s.Endpoint)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := client.ListTables(pctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
+		err := dynalite.Answers(pctx, client)
 		cancel()
 		if err == nil {
 			return s, nil
