@@ -79,7 +79,7 @@ step roundtrips.txt bench "$GO" test -run '^$' -bench RoundTrips -benchtime=1x -
 # 7) Rotation re-encryption (BENCH_FULL=1 adds 100,000 records).
 step rotation.txt bench env "BENCH_FULL=${BENCH_FULL:-}" "$GO" test -run '^$' -bench Rotation -benchtime=1x -count=1 -timeout 60m ./dynamo/
 
-# 8) Card import (BENCH_IMPORT_ROWS=1000000 for the million-row file) and
+# 8) Card import (BENCH_IMPORT_ROWS=10000,1000000 for the million-row file) and
 #    its resume after a cut-off.
 step import.txt bench env "BENCH_IMPORT_ROWS=${BENCH_IMPORT_ROWS:-}" "$GO" test -run '^$' -bench 'Import' -benchtime=1x -count=1 -timeout 120m ./dynamo/
 

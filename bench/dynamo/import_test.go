@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,16 +32,24 @@ import (
 )
 
 // importSizes are the row counts imported; BENCH_IMPORT_ROWS overrides
-// them with one count (e.g. 1000000 for the million-row file, some
-// minutes against dynalite on a 2-core machine).
+// them with a comma-separated list (e.g. 10000,1000000: the heap from ten
+// thousand to a million rows, some minutes against dynalite on a 2-core
+// machine).
 func importSizes() []int {
-	if v := os.Getenv("BENCH_IMPORT_ROWS"); v != "" {
-		var n int
-		if _, err := fmt.Sscan(v, &n); err == nil && n > 0 {
-			return []int{n}
+	v := os.Getenv("BENCH_IMPORT_ROWS")
+	if v == "" {
+		return []int{10_000, 50_000}
+	}
+	var sizes []int
+	for _, part := range strings.Split(v, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(part)); err == nil && n > 0 {
+			sizes = append(sizes, n)
 		}
 	}
-	return []int{10_000, 50_000}
+	if len(sizes) == 0 {
+		return []int{10_000, 50_000}
+	}
+	return sizes
 }
 
 // importBench is a vault with a migrate worker over dynalite, the local
