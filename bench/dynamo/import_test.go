@@ -23,6 +23,7 @@ import (
 	"github.com/cardvault/vault/bench/internal/kmssim"
 	"github.com/cardvault/vault/bench/internal/localdb"
 	"github.com/cardvault/vault/shared/audit"
+	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/jobfiles"
 	"github.com/cardvault/vault/shared/migrate"
@@ -174,18 +175,7 @@ func (ib *importBench) start(b *testing.B, merchant, path string) string {
 
 func luhn(i int) string {
 	body := fmt.Sprintf("400000%09d", i)
-	sum := 0
-	for k := 0; k < len(body); k++ {
-		d := int(body[len(body)-1-k] - '0')
-		if k%2 == 0 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return body + fmt.Sprint((10-sum%10)%10)
+	return body + string(card.LuhnCheckDigit(body))
 }
 
 // heapSampler records the peak HeapInuse while it runs.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/internal/vaulttest"
 	"github.com/cardvault/vault/shared/store"
 )
@@ -42,18 +43,7 @@ func (d *crashingDynamo) PutItem(ctx context.Context, in *dynamodb.PutItemInput,
 // luhnCard is a Luhn-valid 16-digit Visa test number, distinct per i.
 func luhnCard(i int) string {
 	body := fmt.Sprintf("400000%09d", i)
-	sum := 0
-	for k := 0; k < len(body); k++ {
-		d := int(body[len(body)-1-k] - '0')
-		if k%2 == 0 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return body + fmt.Sprint((10-sum%10)%10)
+	return body + string(card.LuhnCheckDigit(body))
 }
 
 func TestImportResumesAfterACrashVaultingNoRowTwice(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/jobfiles"
 	"github.com/cardvault/vault/shared/memstore"
@@ -49,18 +50,7 @@ func (noWork) StartJob(context.Context, string) error { return nil }
 // luhnCard is a Luhn-valid 16-digit Visa number, distinct per i.
 func luhnCard(i int) string {
 	body := fmt.Sprintf("400000%09d", i)
-	sum := 0
-	for k := 0; k < len(body); k++ {
-		d := int(body[len(body)-1-k] - '0')
-		if k%2 == 0 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return body + fmt.Sprint((10-sum%10)%10)
+	return body + string(card.LuhnCheckDigit(body))
 }
 
 // TestImportResumedAfterACutBetweenRecordsAndEntries: the second batch's

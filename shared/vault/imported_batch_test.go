@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/vault"
 	"github.com/cardvault/vault/shared/vaulterr"
 )
@@ -96,18 +97,7 @@ func importRows(f *fixture, n int) []vault.ImportedCard {
 // luhnNumber is a Luhn-valid 16-digit Visa number, distinct per i.
 func luhnNumber(i int) string {
 	body := fmt.Sprintf("400000%09d", i)
-	sum := 0
-	for k := 0; k < len(body); k++ {
-		d := int(body[len(body)-1-k] - '0')
-		if k%2 == 0 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return body + fmt.Sprint((10-sum%10)%10)
+	return body + string(card.LuhnCheckDigit(body))
 }
 
 // exported opens every card of the merchant as an export does: each must
