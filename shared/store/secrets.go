@@ -243,20 +243,9 @@ func (s *Store) PruneSecretVersions(ctx context.Context, merchantID, name string
 // versions at and below upTo. The filter drops tombstones after the Limit,
 // so the query reads at most that many items whatever it finds.
 func (s *Store) pruneLeftovers(ctx context.Context, pk string, upTo uint32) error {
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
-		FilterExpression:       aws.String("attribute_exists(sealed)"),
-		ProjectionExpression:   aws.String("pk, sk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: pk},
-			":lo": &types.AttributeValueMemberS{Value: versionKey(0)},
-			":hi": &types.AttributeValueMemberS{Value: versionKey(upTo)},
-		},
-		ScanIndexForward: aws.Bool(false),
-		Limit:            aws.Int32(leftoverWindow),
-		ConsistentRead:   aws.Bool(true),
-	})
+	in := s.liveVersionKeys(pk, upTo)
+	in.ScanIndexForward, in.Limit = aws.Bool(false), aws.Int32(leftoverWindow)
+	out, err := s.db.Query(ctx, in)
 	if err != nil {
 		return unavailable("Query", err)
 	}
@@ -325,10 +314,10 @@ func (s *Store) DeleteSecret(ctx context.Context, merchantID, name string) error
 	return nil
 }
 
-// deleteLiveVersions walks every version of pk once, retiring the live
-// ones page by page, and answers how many it found live.
-func (s *Store) deleteLiveVersions(ctx context.Context, pk string) (int, error) {
-	in := &dynamodb.QueryInput{
+// liveVersionKeys queries the keys of pk's live versions numbered up to
+// upTo (strongly consistent; tombstones are filtered out).
+func (s *Store) liveVersionKeys(pk string, upTo uint32) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 		FilterExpression:       aws.String("attribute_exists(sealed)"),
@@ -336,10 +325,16 @@ func (s *Store) deleteLiveVersions(ctx context.Context, pk string) (int, error) 
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": &types.AttributeValueMemberS{Value: pk},
 			":lo": &types.AttributeValueMemberS{Value: versionKey(0)},
-			":hi": &types.AttributeValueMemberS{Value: versionKey(^uint32(0))},
+			":hi": &types.AttributeValueMemberS{Value: versionKey(upTo)},
 		},
 		ConsistentRead: aws.Bool(true),
 	}
+}
+
+// deleteLiveVersions walks every version of pk once, retiring the live
+// ones page by page, and answers how many it found live.
+func (s *Store) deleteLiveVersions(ctx context.Context, pk string) (int, error) {
+	in := s.liveVersionKeys(pk, ^uint32(0))
 	found := 0
 	for {
 		out, err := s.db.Query(ctx, in)
