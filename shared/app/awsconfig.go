@@ -30,8 +30,9 @@ import (
 //	                                      keys are in the environment (how
 //	                                      some runtimes and emulators hand
 //	                                      a role's credentials out)
-//	AWS_CA_BUNDLE                         extra trust roots (PEM) for the
-//	                                      endpoints, e.g. a TLS proxy
+//	AWS_CA_BUNDLE                         the trust roots (PEM) for the
+//	                                      endpoints in place of the
+//	                                      system's, e.g. a TLS proxy
 //	AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>
 //	                                      endpoint overrides, unless
 //	                                      AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
@@ -59,10 +60,8 @@ func lambdaConfig(getenv func(string) string) (aws.Config, error) {
 		if err != nil {
 			return aws.Config{}, fmt.Errorf("aws config: AWS_CA_BUNDLE: %w", err)
 		}
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
+		// The bundle replaces the system roots, as the SDK's loader has it.
+		roots := x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(pem) {
 			return aws.Config{}, fmt.Errorf("aws config: AWS_CA_BUNDLE %s holds no PEM certificate", path)
 		}

@@ -104,7 +104,8 @@ type Event struct {
 	// the path matched (never the path itself, which may hold ids).
 	// ProviderStatus is the provider's status code, absent when no answer
 	// came; ProviderMS how long the exchange took, present (0 included)
-	// whenever the request was sent, absent when nothing was.
+	// whenever the vault tried it (a dial the address guard refused
+	// included), absent when it was refused before.
 	Destination    string `json:"destination,omitempty"`
 	Method         string `json:"method,omitempty"`
 	Route          string `json:"route,omitempty"`

@@ -80,7 +80,7 @@ func (e *Env) setUpJobs(ctx context.Context, logger *slog.Logger) error {
 	if err := os.MkdirAll(pending, 0o700); err != nil {
 		return err
 	}
-	work := &localJobs{env: e, ctx: ctx, inline: s.InlineWork, logger: logger, pending: pending, running: map[string]bool{}}
+	work := &localJobs{env: e, ctx: ctx, inline: s.InlineWork, logger: logger, pending: pending, running: map[string]bool{}, failures: map[string]int{}}
 	files.OnUpload = func(key string) {
 		if id, ok := migrate.JobIDOfUpload(key); ok {
 			if err := work.StartJob(ctx, id); err != nil {
@@ -101,7 +101,8 @@ func (e *Env) setUpJobs(ctx context.Context, logger *slog.Logger) error {
 
 // RunJobSweeper starts, every interval until ctx ends, the jobs that were
 // started and have not ended but have no run in this process (their last
-// run failed): locally what Lambda's retries of a job's event do in AWS.
+// run failed), up to maxLocalRuns failed runs each: locally what Lambda's
+// retries of a job's event do in AWS.
 func (e *Env) RunJobSweeper(ctx context.Context, interval time.Duration) {
 	if e.jobs == nil {
 		return
@@ -154,12 +155,21 @@ type localJobs struct {
 
 	mu      sync.Mutex
 	running map[string]bool
-	wg      sync.WaitGroup
+	// failures counts each job's failed runs in this process.
+	failures map[string]int
+	wg       sync.WaitGroup
 }
 
 var _ migrate.Work = (*localJobs)(nil)
 
-// resumePending starts every job marked pending that has no run here.
+// maxLocalRuns is how many failed runs of a job the local vault makes
+// before it stops trying until it restarts: Lambda's asynchronous
+// invocation (one try and two retries) before the dead-letter queue, where
+// an operator's redrive is what a restart is locally.
+const maxLocalRuns = 3
+
+// resumePending starts every job marked pending that has no run here and
+// has not failed maxLocalRuns times in this process.
 func (j *localJobs) resumePending() {
 	entries, err := os.ReadDir(j.pending)
 	if err != nil {
@@ -169,6 +179,12 @@ func (j *localJobs) resumePending() {
 	for _, entry := range entries {
 		id := entry.Name()
 		if !migrate.ValidJobID(id) {
+			continue
+		}
+		j.mu.Lock()
+		exhausted := j.failures[id] >= maxLocalRuns
+		j.mu.Unlock()
+		if exhausted {
 			continue
 		}
 		if err := j.StartJob(j.ctx, id); err != nil {
@@ -211,7 +227,15 @@ func (j *localJobs) StartJob(ctx context.Context, jobID string) error {
 			out, err := w.Run(j.ctx, jobID)
 			if err != nil {
 				if j.ctx.Err() == nil {
-					j.logger.Error("job run failed; it is tried again from its checkpoint", "job_id", jobID, "err", err)
+					j.mu.Lock()
+					j.failures[jobID]++
+					failed := j.failures[jobID]
+					j.mu.Unlock()
+					if failed < maxLocalRuns {
+						j.logger.Error("job run failed; it is tried again from its checkpoint", "job_id", jobID, "err", err)
+					} else {
+						j.logger.Error("job run failed; no more tries until the local vault restarts", "job_id", jobID, "runs", failed, "err", err)
+					}
 				}
 				break
 			}

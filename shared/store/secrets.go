@@ -331,24 +331,34 @@ func (s *Store) liveVersionKeys(pk string, upTo uint32) *dynamodb.QueryInput {
 	}
 }
 
-// deleteLiveVersions walks every version of pk once, retiring the live
-// ones page by page, and answers how many it found live.
+// deleteLiveVersions retires every live version of pk and answers how
+// many it found live. The newest is retired last, once every other one
+// is: the newest live version's `deleted` tombstone is what tells a read
+// that nothing below it is live, so it must never stand while an older
+// version still holds its value (a delete cut off half way, then tried
+// again, would otherwise find nothing to delete and leave that version to
+// be served again once the tombstone expires).
 func (s *Store) deleteLiveVersions(ctx context.Context, pk string) (int, error) {
 	in := s.liveVersionKeys(pk, ^uint32(0))
-	found := 0
+	var keys []map[string]types.AttributeValue // oldest first, as the query reads
 	for {
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
-			return found, unavailable("Query", err)
+			return 0, unavailable("Query", err)
 		}
-		n, err := s.tombstoneAll(ctx, out.Items, tombstoneDeleted)
-		found += n
-		if err != nil {
-			return found, err
-		}
+		keys = append(keys, out.Items...)
 		if len(out.LastEvaluatedKey) == 0 {
-			return found, nil
+			break
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	older, err := s.tombstoneAll(ctx, keys[:len(keys)-1], tombstoneDeleted)
+	if err != nil {
+		return older, err
+	}
+	newest, err := s.tombstoneAll(ctx, keys[len(keys)-1:], tombstoneDeleted)
+	return older + newest, err
 }

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cardvault/vault/shared/vault"
 )
@@ -197,5 +201,55 @@ func TestSecretHeadWalksPastTombstones(t *testing.T) {
 	}
 	if head, err = s.SecretHead(ctx, "m_1", "api_key"); err != nil || head.Live || head.Top != 40 {
 		t.Fatalf("SecretHead after DeleteSecret = live %v, top %d, %v", head.Live, head.Top, err)
+	}
+}
+
+// failsOneRetire fails the first UpdateItem on the secret version whose
+// sort key is sk, as a throttled or timed-out call would.
+type failsOneRetire struct {
+	DynamoAPI
+	sk     string
+	failed atomic.Bool
+}
+
+func (f *failsOneRetire) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if sk, ok := in.Key["sk"].(*types.AttributeValueMemberS); ok && sk.Value == f.sk && f.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("throttled")
+	}
+	return f.DynamoAPI.UpdateItem(ctx, in, opts...)
+}
+
+// A delete cut off half way leaves no version that a read walks past: the
+// newest version's tombstone, which tells reads that nothing below is
+// live, is written only once every older one is retired, so trying the
+// delete again finds what is left and retires it, and no value is ever
+// served again once the tombstones expire.
+func TestDeleteSecretCutOffHalfWayIsFinishedByItsRetry(t *testing.T) {
+	base := newTestStore(t)
+	ctx := context.Background()
+	for v := uint32(1); v <= 3; v++ {
+		if err := base.CreateSecretVersion(ctx, sampleSecret("api_key", v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := &failsOneRetire{DynamoAPI: base.db, sk: versionKey(2)}
+	s := New(cut, base.table)
+	if err := s.DeleteSecret(ctx, "m_1", "api_key"); err == nil {
+		t.Fatal("the delete whose retire of v2 failed answered success")
+	}
+	if _, err := s.LatestSecret(ctx, "m_1", "api_key"); err != nil {
+		t.Fatalf("after the cut, the newest live version must still be readable (so the delete can be tried again): %v", err)
+	}
+	if err := s.DeleteSecret(ctx, "m_1", "api_key"); err != nil {
+		t.Fatalf("the retried delete: %v", err)
+	}
+	items, err := s.ScanAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range items {
+		if _, live := item["sealed"]; live {
+			t.Fatalf("a version still holds its value after the retried delete: %v", item["sk"])
+		}
 	}
 }

@@ -45,7 +45,7 @@ type ForwardTrace struct {
 	Method         string
 	Route          string
 	ProviderStatus int
-	// ProviderMS is set once the request was sent (a pointer, so that an
+	// ProviderMS is set once the exchange was tried (a pointer, so that an
 	// exchange under a millisecond still names its latency).
 	ProviderMS *int64
 }
@@ -92,10 +92,13 @@ func NewForwarder(d ForwarderDeps) *Forwarder {
 // data is about to leave (failing with 503 if that cannot be recorded),
 // sends the request and returns the answer redacted.
 //
-// Every refusal (400, 403, 404) is answered with the request id unspent
-// (a spend made beside the reads is taken back first), so a refused
-// forward changes nothing; once the reads pass, the jti is spent,
-// whatever the provider did.
+// Every refusal of the request itself (400, 403, and the 404 of an
+// unknown token or secret) is answered with the request id unspent (a
+// spend made beside the reads is taken back first), so a refused forward
+// changes nothing; once the reads pass, the jti is spent, whatever the
+// provider did, and so it is for a failure after them (a 503, or the 404
+// of a key version destroyed between the read and the open, as for
+// reveal_card).
 func (f *Forwarder) Forward(ctx context.Context, in ForwardInput) (ForwardResult, Trace, error) {
 	r := in.Request
 	ft := &ForwardTrace{Destination: in.Destination, Method: r.Method}

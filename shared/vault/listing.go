@@ -119,18 +119,12 @@ func (l *CardListings) ListCards(ctx context.Context, in ListCardsInput) (CardLi
 		}
 		q.After = &after
 	}
-	// The shred mark and the page are both reads and decide nothing for
-	// each other: one round trip. A shredded merchant's refusal comes
-	// first, as it would if they ran in turn.
-	var (
-		page             CardListPage
-		merchantErr, err error
-	)
-	inParallel(
-		func() { merchantErr = checkMerchant(ctx, l.merchants, in.MerchantID) },
-		func() { page, err = l.cards.ListCards(ctx, q) },
-	)
-	if err := firstError(merchantErr, err); err != nil {
+	// The shred mark and the page are both reads: one round trip.
+	var page CardListPage
+	if err := CheckMerchantWith(ctx, l.merchants, in.MerchantID, func() (err error) {
+		page, err = l.cards.ListCards(ctx, q)
+		return err
+	}); err != nil {
 		return CardList{}, Trace{}, err
 	}
 	if err := consume(ctx, l.replay, in.Caller, now); err != nil {
