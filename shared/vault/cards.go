@@ -201,15 +201,13 @@ func (v *CardVault) VaultCard(ctx context.Context, in VaultCardInput) (CardView,
 	if warm {
 		key := CardIndexKey{in.MerchantID, in.CustomerID, cardFingerprint(keys, c.digits)}
 		read = func() error {
-			var merErr, indexErr error
-			inParallel(
-				func() { merErr = checkMerchant(ctx, v.merchants, in.MerchantID) },
-				func() { indexed, indexErr = v.cards.CardIndex(ctx, key) },
-			)
-			if errors.Is(indexErr, ErrNotFound) {
-				indexErr = nil
-			}
-			return firstError(merErr, indexErr)
+			return CheckMerchantWith(ctx, v.merchants, in.MerchantID, func() (err error) {
+				indexed, err = v.cards.CardIndex(ctx, key)
+				if errors.Is(err, ErrNotFound) {
+					return nil
+				}
+				return err
+			})
 		}
 	}
 	if err := admit(ctx, v.replay, in.Caller, now, read); err != nil {
@@ -457,21 +455,14 @@ func liveCard(ctx context.Context, cards CardStore, merchants MerchantStatus, me
 	// The merchant's state and the record are read at once: one round
 	// trip. Reading another merchant's record, or a shredded merchant's,
 	// changes nothing, and neither is answered.
-	var (
-		rec         CardRecord
-		err, merErr error
-	)
-	inParallel(
-		func() { merErr = checkMerchant(ctx, merchants, merchantID) },
-		func() { rec, err = cards.Card(ctx, token) },
-	)
-	if merErr != nil {
-		return CardRecord{}, merErr
-	}
-	if errors.Is(err, ErrNotFound) {
-		return CardRecord{}, vaulterr.New(vaulterr.NotFound, "no such card")
-	}
-	if err != nil {
+	var rec CardRecord
+	if err := CheckMerchantWith(ctx, merchants, merchantID, func() (err error) {
+		rec, err = cards.Card(ctx, token)
+		if errors.Is(err, ErrNotFound) {
+			return vaulterr.New(vaulterr.NotFound, "no such card")
+		}
+		return err
+	}); err != nil {
 		return CardRecord{}, err
 	}
 	if rec.MerchantID != merchantID || rec.Deleted || expired(rec, now) {

@@ -26,6 +26,20 @@ func inParallel(steps ...func()) {
 	wg.Wait()
 }
 
+// CheckMerchantWith is CheckMerchant with read, a read that decides
+// nothing about the merchant, in flight at the same time: one round trip
+// instead of two. The merchant's refusal comes first, as it would had
+// they run in turn; read must change nothing, since it runs for a
+// merchant that may turn out to be refused.
+func CheckMerchantWith(ctx context.Context, status MerchantStatus, merchantID string, read func() error) error {
+	var merchantErr, readErr error
+	inParallel(
+		func() { merchantErr = checkMerchant(ctx, status, merchantID) },
+		func() { readErr = read() },
+	)
+	return firstError(merchantErr, readErr)
+}
+
 // firstError is the first of errs that is not nil: what a request that
 // ran steps in parallel answers, as it would have had they run in turn.
 func firstError(errs ...error) error {

@@ -152,15 +152,14 @@ func (s *SecretVault) PutSecret(ctx context.Context, in PutSecretInput) (SecretV
 	// version has passed. Both are reads, so a refused request has still
 	// changed nothing.
 	var (
-		head            SecretHead
-		headErr, merErr error
+		head    SecretHead
+		headErr error
 	)
 	readAt := time.Now()
-	inParallel(
-		func() { merErr = checkMerchant(ctx, s.merchants, in.MerchantID) },
-		func() { head, headErr = s.secrets.SecretHead(ctx, in.MerchantID, in.Name) },
-	)
-	if err := firstError(merErr, headErr); err != nil {
+	if err := CheckMerchantWith(ctx, s.merchants, in.MerchantID, func() error {
+		head, headErr = s.secrets.SecretHead(ctx, in.MerchantID, in.Name)
+		return headErr
+	}); err != nil {
 		return SecretView{}, Trace{}, err // refused before anything changed
 	}
 	now := s.now().UTC()
@@ -347,20 +346,14 @@ func latestSecret(ctx context.Context, secrets SecretStore, merchants MerchantSt
 		return SecretRecord{}, vaulterr.New(vaulterr.NotFound, "no such secret")
 	}
 	// One round trip for both reads, as for cards (liveCard).
-	var (
-		rec         SecretRecord
-		err, merErr error
-	)
-	inParallel(
-		func() { merErr = checkMerchant(ctx, merchants, merchantID) },
-		func() { rec, err = secrets.LatestSecret(ctx, merchantID, name) },
-	)
-	if merErr != nil {
-		return SecretRecord{}, merErr
-	}
-	if errors.Is(err, ErrNotFound) {
-		return SecretRecord{}, vaulterr.New(vaulterr.NotFound, "no such secret")
-	}
+	var rec SecretRecord
+	err := CheckMerchantWith(ctx, merchants, merchantID, func() (err error) {
+		rec, err = secrets.LatestSecret(ctx, merchantID, name)
+		if errors.Is(err, ErrNotFound) {
+			return vaulterr.New(vaulterr.NotFound, "no such secret")
+		}
+		return err
+	})
 	return rec, err
 }
 
