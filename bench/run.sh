@@ -8,7 +8,7 @@
 # 100,000-record rotation (a few more minutes).
 #
 # With arguments, only the named steps run again (product, requestpath,
-# kms, coldmiss, coldstart, loopback, roundtrips, rotation, import) and the others'
+# kms, coldmiss, coldstart, loopback, roundtrips, rotation, import, importcost) and the others'
 # output is kept: `bash bench/run.sh loopback coldstart`. (forward is a step too.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,7 +81,10 @@ step rotation.txt bench env "BENCH_FULL=${BENCH_FULL:-}" "$GO" test -run '^$' -b
 
 # 8) Card import (BENCH_IMPORT_ROWS=10000,1000000 for the million-row file) and
 #    its resume after a cut-off.
-step import.txt bench env "BENCH_IMPORT_ROWS=${BENCH_IMPORT_ROWS:-}" "$GO" test -run '^$' -bench 'Import' -benchtime=1x -count=1 -timeout 120m ./dynamo/
+step import.txt bench env "BENCH_IMPORT_ROWS=${BENCH_IMPORT_ROWS:-}" "$GO" test -run '^$' -bench 'Import$|ImportResume$' -benchtime=1x -count=1 -timeout 120m ./dynamo/
+
+# 8b) What an imported row asks of dynalite, call by call, against a plain put.
+step importcost.txt bench "$GO" test -run '^$' -bench 'ImportWriteCost$' -benchtime=1x -count=1 -timeout 30m ./dynamo/
 
 (cd bench && BENCH_FULL="${BENCH_FULL:-}" "$GO" run ./cmd/benchreport -out out -docs ../docs)
 echo "wrote docs/BENCHMARKS.md and docs/bench-summary.svg"

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cardvault/vault/bench/internal/kmssim"
-	"github.com/cardvault/vault/bench/internal/localdb"
 	"github.com/cardvault/vault/shared/audit"
 	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/envelope"
@@ -68,17 +67,7 @@ func BenchmarkRotation(b *testing.B) {
 
 func benchRotation(b *testing.B, n int) {
 	ctx := context.Background()
-	db, err := localdb.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Stop()
-	client := store.NewLocalClient(db.Endpoint)
-	const table = "card-vault-rotation"
-	if err := store.EnsureTable(ctx, client, table); err != nil {
-		b.Fatal(err)
-	}
-	st := store.New(client, table)
+	db, st := startTable(b, "card-vault-rotation")
 	keyring, err := kmssim.NewLocalKeyring(0)
 	if err != nil {
 		b.Fatal(err)
@@ -156,7 +145,7 @@ func benchRotation(b *testing.B, n int) {
 		b.Fatalf("after rotation: %d re-encrypted of %d, versions %+v", status.Rotation.Reencrypted, n, status.Versions)
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
-	b.ReportMetric(rawPutRate(b, db.Endpoint, min(n, 5000)), "dynalite-puts/s")
+	b.ReportMetric(rawPutRate(b, db.Endpoint, "rot", min(n, 5000)), "dynalite-puts/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "vault-cpu-us/record")
 	b.ReportMetric(float64(dbCPU.Microseconds())/float64(n), "dynalite-cpu-us/record")
 	b.ReportMetric(dbCPU.Seconds()/elapsed.Seconds(), "dynalite-busy")
@@ -166,11 +155,11 @@ func benchRotation(b *testing.B, n int) {
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(n), "ns/op")
 }
 
-// rawPutRate is the rate of plain PutItem calls of record-sized items
-// from 16 goroutines against the same dynalite, right after the
-// rotation: the database's own ceiling for a job that writes every
-// record once.
-func rawPutRate(b *testing.B, endpoint string, n int) float64 {
+// rawPutRate is the rate of n plain PutItem calls of record-sized items
+// (keys named after run) from 16 goroutines against the same dynalite as
+// a job: the database's own ceiling for a job that writes every record
+// once.
+func rawPutRate(b *testing.B, endpoint, run string, n int) float64 {
 	b.Helper()
 	raw := newRawDynamo(b, endpoint)
 	var next atomic.Int64
@@ -179,7 +168,7 @@ func rawPutRate(b *testing.B, endpoint string, n int) float64 {
 	for range 16 {
 		g.Go(func() error {
 			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				if err := raw.put(ctx, fmt.Sprintf("rot/%d", i)); err != nil {
+				if err := raw.put(ctx, fmt.Sprintf("%s/%d", run, i)); err != nil {
 					return err
 				}
 			}

@@ -25,6 +25,7 @@ import (
 type crashingDynamo struct {
 	store.DynamoAPI
 	prefix    string // pk prefix of the items counted
+	sk        string // if set, the only sort key counted
 	countdown atomic.Int64
 	armed     atomic.Bool
 }
@@ -32,7 +33,8 @@ type crashingDynamo struct {
 var errCrash = errors.New("simulated crash")
 
 func (d *crashingDynamo) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	if pk, ok := in.Item["pk"].(*types.AttributeValueMemberS); ok && d.armed.Load() && strings.HasPrefix(pk.Value, d.prefix) {
+	sk, _ := in.Item["sk"].(*types.AttributeValueMemberS)
+	if pk, ok := in.Item["pk"].(*types.AttributeValueMemberS); ok && d.armed.Load() && strings.HasPrefix(pk.Value, d.prefix) && (d.sk == "" || sk != nil && sk.Value == d.sk) {
 		if d.countdown.Add(-1) < 0 {
 			return nil, errCrash
 		}
@@ -49,22 +51,23 @@ func luhnCard(i int) string {
 func TestImportResumesAfterACrashVaultingNoRowTwice(t *testing.T) {
 	const batch = 20
 	for name, crash := range map[string]struct {
-		prefix string
-		after  int64
+		prefix, sk string
+		after      int64
 	}{
 		// Killed in the middle of the second batch's cards: some of its
 		// rows are vaulted, none recorded.
-		"mid-batch": {"CARD#", 29},
-		// Job item puts once armed: running (1), batch 0 claimed (2),
-		// checkpoint 0 (3), batch 1 claimed (4), checkpoint 1 (5).
-		// Killed before the second batch's tokens were claimed.
-		"before claim": {"JOB#", 3},
-		// Killed after the second batch was vaulted and its results
-		// recorded, before the job's checkpoint moved past it.
-		"before checkpoint": {"JOB#", 4},
+		"mid-batch": {"CARD#", "", 29},
+		// Killed as the second batch's tokens were being claimed (the
+		// first batch's checkpoint is written meanwhile).
+		"before claim": {"JOB#", "B#0000000001", 0},
+		// Puts of the job's own item once armed: running (1),
+		// checkpoint 0 (2), checkpoint 1 (3). Killed after the second
+		// batch was vaulted and its results recorded, before the job's
+		// checkpoint moved past it.
+		"before checkpoint": {"JOB#", "JOB", 2},
 	} {
 		t.Run(name, func(t *testing.T) {
-			dyn := &crashingDynamo{prefix: crash.prefix}
+			dyn := &crashingDynamo{prefix: crash.prefix, sk: crash.sk}
 			dyn.countdown.Store(crash.after)
 			c := vaulttest.NewClient("app", jose.ES256, []string{"*"})
 			v := vaulttest.StartWith(t, vaulttest.Options{JobBatchSize: batch, WrapDynamo: func(d store.DynamoAPI) store.DynamoAPI { dyn.DynamoAPI = d; return dyn }}, c)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -220,15 +221,16 @@ func (w *Worker) runImport(ctx context.Context, job *Job) error {
 		w.record(ctx, audit.Event{ID: audit.NewID(), Time: w.now().UTC(), Action: audit.ActionImportStarted,
 			Outcome: audit.Allowed, ClientID: job.ClientID, Merchant: job.MerchantID, JobID: job.ID})
 	}
-	plain, err := w.ring.Decrypt(file)
+	src := &storedFile{r: file}
+	plain, err := w.ring.Decrypt(src)
 	if err != nil {
-		return w.fail(ctx, job, vaulterr.Wrap(vaulterr.InvalidImport, "the file is not an OpenPGP message encrypted to the vault's import key", err))
+		return w.failOrRetry(ctx, job, src.blame(vaulterr.Wrap(vaulterr.InvalidImport, "the file is not an OpenPGP message encrypted to the vault's import key", err)))
 	}
 	rows := csv.NewReader(&lineBound{r: plain, max: maxLineBytes})
 	rows.ReuseRecord = false
 	header, err := rows.Read()
 	if err != nil {
-		return w.fail(ctx, job, fileError(err, "the file has no CSV header row"))
+		return w.failOrRetry(ctx, job, src.blame(fileError(err, "the file has no CSV header row")))
 	}
 	l, err := readLayout(header, job.Format, job.Columns)
 	if err != nil {
@@ -237,32 +239,173 @@ func (w *Worker) runImport(ctx context.Context, job *Job) error {
 	rows.FieldsPerRecord = -1
 	for skipped := 0; skipped < job.Offset; skipped++ {
 		if _, err := rows.Read(); err != nil {
-			return w.fail(ctx, job, fileError(err, "the file changed since the job began"))
+			return w.failOrRetry(ctx, job, src.blame(fileError(err, "the file changed since the job began")))
 		}
+	}
+	fixed := *job // the fields a batch reads, while a checkpoint writes the job
+	batches := w.readAhead(ctx, &fixed, rows, l)
+	defer batches.stop()
+	// Batch k+1 is vaulted while batch k's checkpoint (its results, then
+	// the job) is written, and claimed ahead of that: the checkpoints
+	// follow one another in order, and a batch's duplicate lookups still
+	// follow the previous batch's writes, so overlapping them changes
+	// nothing a crash or a concurrent run could see (a claim is only the
+	// batch's tokens, the same on every run), but keeps the table busy.
+	var (
+		inFlight *checkpoint
+		offset   = job.Offset
+	)
+	settle := func(err error) error {
+		if ckErr := inFlight.wait(); ckErr != nil && err == nil {
+			err = ckErr
+		}
+		inFlight = nil
+		if err == nil {
+			return nil
+		}
+		return w.failOrRetry(ctx, job, err)
 	}
 	for {
 		if ctx.Err() != nil {
+			if err := settle(nil); err != nil {
+				return err
+			}
 			return errHandedOn
 		}
-		batch, eof, err := readBatch(rows, l, w.batchSize)
-		if err != nil {
-			return w.fail(ctx, job, err)
+		next := <-batches.out
+		if next.err != nil {
+			return settle(src.blame(next.err))
 		}
-		if len(batch) > 0 {
-			if err := w.importBatch(ctx, job, batch); err != nil {
-				if ctx.Err() != nil && !errors.Is(err, errLostJob) {
-					return errHandedOn
-				}
-				if errors.Is(err, errLostJob) || vaulterr.CodeOf(err) == vaulterr.Unavailable || vaulterr.CodeOf(err) == vaulterr.Internal {
-					return err
-				}
-				return w.fail(ctx, job, err)
+		if len(next.rows) > 0 {
+			done, err := w.importBatch(ctx, offset, next)
+			if err := settle(err); err != nil {
+				return err
 			}
+			inFlight = w.startCheckpoint(ctx, job, done)
+			offset += len(next.rows)
 		}
-		if eof {
+		if next.eof {
+			if err := settle(nil); err != nil {
+				return err
+			}
 			return w.completeImport(ctx, job)
 		}
 	}
+}
+
+// readAhead reads, claims and prepares (checks and seals) the file's next
+// batches while the current one is stored: decrypting, parsing and
+// sealing rows take CPU, and a claim a round trip, that the table need
+// not wait for. Two batches ahead at most, so the heap stays flat in the
+// file size.
+type readAhead struct {
+	out  chan readResult
+	done chan struct{}
+	exit chan struct{}
+}
+
+// readResult is a batch read from the file (err: the file is broken)
+// and claimed (claimErr: the claim failed).
+type readResult struct {
+	rows     []row
+	eof      bool
+	err      error
+	claimed  Batch
+	claimErr error
+	// prepared: the batch's rows checked and sealed under its claimed
+	// tokens, unless its results are recorded (or prepErr).
+	prepared []preparedWave
+	prepErr  error
+}
+
+func (w *Worker) readAhead(ctx context.Context, job *Job, r *csv.Reader, l layout) *readAhead {
+	ra := &readAhead{out: make(chan readResult, 1), done: make(chan struct{}), exit: make(chan struct{})}
+	go func() {
+		defer close(ra.exit)
+		for index := job.Offset / w.batchSize; ; index++ {
+			var next readResult
+			next.rows, next.eof, next.err = readBatch(r, l, w.batchSize)
+			if next.err == nil && len(next.rows) > 0 {
+				next.claimed, next.claimErr = w.claimBatch(ctx, job, index, next.rows)
+				if next.claimErr == nil && next.claimed.Results == nil && len(next.claimed.Tokens) == len(next.rows) {
+					next.prepared, next.prepErr = w.prepareBatch(ctx, job, next.rows, next.claimed.Tokens)
+				}
+			}
+			select {
+			case ra.out <- next:
+			case <-ra.done:
+				return
+			}
+			if next.eof || next.err != nil || next.claimErr != nil || next.prepErr != nil {
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+// claimBatch stores the batch's tokens, or returns those a previous run
+// stored: a run of the same batch after a crash gets the same tokens, so
+// a row it had vaulted finds its own token (and is reported vaulted, not
+// duplicate), and nothing is vaulted twice.
+func (w *Worker) claimBatch(ctx context.Context, job *Job, index int, batch []row) (Batch, error) {
+	format := vault.TokenFormat(job.TokenFormat)
+	tokens := make([]string, len(batch))
+	for i := range tokens {
+		t, err := vault.ImportToken(format, batch[i].card.Number)
+		if err != nil {
+			return Batch{}, err
+		}
+		tokens[i] = t
+	}
+	return w.jobs.ClaimBatch(ctx, job.ID, index, tokens)
+}
+
+// stop ends the reading and waits for it, so the file can be closed.
+func (ra *readAhead) stop() {
+	close(ra.done)
+	<-ra.exit
+}
+
+// failOrRetry ends the job for err, unless err leaves it to a later run:
+// the run's time is up (handed on), another run has the job, or the
+// vault or the stored file could not be reached (the run fails and is
+// retried).
+func (w *Worker) failOrRetry(ctx context.Context, job *Job, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, errLostJob) {
+		return errHandedOn
+	}
+	if errors.Is(err, errLostJob) || vaulterr.CodeOf(err) == vaulterr.Unavailable || vaulterr.CodeOf(err) == vaulterr.Internal {
+		return err
+	}
+	return w.fail(ctx, job, err)
+}
+
+// storedFile reads the uploaded file and remembers a failure of the read
+// itself (the bucket's stream cut, the run's deadline), which the
+// OpenPGP layer above reports as a broken message: a good file must not
+// fail its job for a dropped connection.
+type storedFile struct {
+	r      io.Reader
+	failed atomic.Pointer[error]
+}
+
+func (f *storedFile) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.failed.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// blame turns err, a failure found reading the file, into unavailable
+// (the job runs again from its checkpoint) if a read of the stored file
+// itself failed, whatever the layers above made of it.
+func (f *storedFile) blame(err error) error {
+	if readErr := f.failed.Load(); readErr != nil {
+		return vaulterr.Wrap(vaulterr.Unavailable, "the uploaded file could not be read; the job runs again", *readErr)
+	}
+	return err
 }
 
 // fileError is a failure reading the file: a broken message is
@@ -346,49 +489,80 @@ func parseRow(rec []string, l layout) row {
 	return r
 }
 
-// importBatch vaults one batch and records its results, then the
-// checkpoint. Its tokens are claimed first: a run of the same batch after
-// a crash gets the same tokens, so a row it had vaulted finds its own
-// token (and is reported vaulted, not duplicate), and nothing is vaulted
-// twice. A batch whose results are already recorded is not run again.
-func (w *Worker) importBatch(ctx context.Context, job *Job, batch []row) error {
-	index := job.Offset / w.batchSize
-	format := vault.TokenFormat(job.TokenFormat)
-	tokens := make([]string, len(batch))
-	for i := range tokens {
-		t, err := vault.ImportToken(format, batch[i].card.Number)
+// importBatch stores one claimed and prepared batch of the rows from
+// offset on, unless its results are already recorded.
+func (w *Worker) importBatch(ctx context.Context, offset int, next readResult) (doneBatch, error) {
+	if next.claimErr != nil {
+		return doneBatch{}, next.claimErr
+	}
+	if next.prepErr != nil {
+		return doneBatch{}, next.prepErr
+	}
+	stored := next.claimed
+	if len(stored.Tokens) != len(next.rows) {
+		return doneBatch{}, vaulterr.New(vaulterr.InvalidImport, "the file changed since the job began")
+	}
+	done := doneBatch{index: offset / w.batchSize, rows: len(next.rows), results: stored.Results, recorded: stored.Results != nil}
+	if !done.recorded {
+		var err error
+		done.results, err = w.vaultBatch(ctx, offset, next.rows, stored.Tokens, next.prepared)
 		if err != nil {
+			return doneBatch{}, err
+		}
+	}
+	return done, nil
+}
+
+// doneBatch is a vaulted batch whose checkpoint is to be written.
+type doneBatch struct {
+	index, rows int
+	results     []byte
+	// recorded: the results were already on the batch's item.
+	recorded bool
+}
+
+// checkpoint is a batch's checkpoint being written: its results on its
+// item, then the job's counts and offset. wait returns its error.
+type checkpoint struct {
+	err  error
+	done chan struct{}
+}
+
+func (c *checkpoint) wait() error {
+	if c == nil {
+		return nil
+	}
+	<-c.done
+	return c.err
+}
+
+// startCheckpoint writes b's checkpoint in the background; the job is
+// the checkpoint's until its wait returns.
+func (w *Worker) startCheckpoint(ctx context.Context, job *Job, b doneBatch) *checkpoint {
+	c := &checkpoint{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.err = w.saveCheckpoint(ctx, job, b)
+	}()
+	return c
+}
+
+func (w *Worker) saveCheckpoint(ctx context.Context, job *Job, b doneBatch) error {
+	if !b.recorded {
+		if err := w.jobs.SaveBatchResults(ctx, job.ID, b.index, b.results); err != nil {
 			return err
 		}
-		tokens[i] = t
 	}
-	stored, err := w.jobs.ClaimBatch(ctx, job.ID, index, tokens)
+	counts, err := countResults(b.results)
 	if err != nil {
 		return err
 	}
-	if len(stored.Tokens) != len(batch) {
-		return vaulterr.New(vaulterr.InvalidImport, "the file changed since the job began")
-	}
-	results := stored.Results
-	if results == nil {
-		results, err = w.vaultBatch(ctx, job, batch, stored.Tokens)
-		if err != nil {
-			return err
-		}
-		if err := w.jobs.SaveBatchResults(ctx, job.ID, index, results); err != nil {
-			return err
-		}
-	}
-	counts, err := countResults(results)
-	if err != nil {
-		return err
-	}
-	job.Rows += len(batch)
+	job.Rows += b.rows
 	job.Vaulted += counts.vaulted
 	job.Duplicates += counts.duplicates
 	job.Rejected += counts.rejected
-	job.Offset += len(batch)
-	job.Batches = index + 1
+	job.Offset += b.rows
+	job.Batches = b.index + 1
 	return w.save(ctx, job)
 }
 
@@ -399,25 +573,48 @@ const (
 	statusRejected  = "rejected"
 )
 
-func (w *Worker) vaultBatch(ctx context.Context, job *Job, batch []row, tokens []string) ([]byte, error) {
-	vaulted := make([]*vault.ImportedResult, len(batch))
+// preparedWave is one wave of a batch (waves), checked and sealed.
+type preparedWave struct {
+	rows     []int
+	prepared *vault.PreparedImport
+}
+
+// prepareBatch checks and seals a batch's rows under its tokens, wave by
+// wave, storing nothing.
+func (w *Worker) prepareBatch(ctx context.Context, job *Job, batch []row, tokens []string) ([]preparedWave, error) {
+	var out []preparedWave
 	for _, wave := range waves(batch) {
 		cards := make([]vault.ImportedCard, len(wave))
 		for k, i := range wave {
 			cards[k] = vault.ImportedCard{CustomerID: batch[i].customerID, Card: batch[i].card, Token: tokens[i]}
 		}
-		res, _, err := w.cards.VaultImported(ctx, job.MerchantID, vault.TokenFormat(job.TokenFormat), cards)
+		p, err := w.cards.PrepareImported(ctx, job.MerchantID, vault.TokenFormat(job.TokenFormat), cards)
 		if err != nil {
 			return nil, err
 		}
-		for k, i := range wave {
+		out = append(out, preparedWave{rows: wave, prepared: p})
+	}
+	return out, nil
+}
+
+// vaultBatch stores a prepared batch's waves in turn (a wave's duplicate
+// lookups follow the writes of the waves before it) and returns its
+// result lines.
+func (w *Worker) vaultBatch(ctx context.Context, offset int, batch []row, tokens []string, prepared []preparedWave) ([]byte, error) {
+	vaulted := make([]*vault.ImportedResult, len(batch))
+	for _, wave := range prepared {
+		res, _, err := w.cards.StoreImported(ctx, wave.prepared)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range wave.rows {
 			vaulted[i] = &res[k]
 		}
 	}
 	var buf bytes.Buffer
 	out := csv.NewWriter(&buf)
 	for i, r := range batch {
-		line := []string{strconv.Itoa(job.Offset + i + 1), r.reference, r.customerID, "", "", "", "", "", "", ""}
+		line := []string{strconv.Itoa(offset + i + 1), r.reference, r.customerID, "", "", "", "", "", "", ""}
 		switch {
 		case r.reject != "":
 			line[3], line[9] = statusRejected, string(r.reject)

@@ -43,6 +43,50 @@ func (c *cutEntries) PutCardIndexes(ctx context.Context, entries []vault.CardInd
 	return c.Store.PutCardIndexes(ctx, entries)
 }
 
+// importRig is a migrate worker over an in-memory store (st), with
+// cards as the card vault's store, a fresh import key and local job
+// files; the worker and jobs read and write files through served, or
+// the local files themselves if served is nil.
+type importRig struct {
+	ring   *pgpfile.KeyRing
+	files  *jobfiles.Local
+	jobs   *migrate.Jobs
+	worker *migrate.Worker
+}
+
+func newImportRig(t *testing.T, st *memstore.Store, cards vault.CardStore, served migrate.Files, batch int) *importRig {
+	t.Helper()
+	master := make([]byte, envelope.MasterKeySize)
+	for i := range master {
+		master[i] = byte(i + 7)
+	}
+	keyring, err := envelope.NewLocalKeyring(secret.New(master))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cardVault := vault.NewCardVault(cards, st, st, envelope.NewManager(keyring, st, envelope.Options{}), time.Now)
+	doc, err := pgpfile.GenerateKey("test import key", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := pgpfile.ParseKeyRing(doc.Reveal(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := jobfiles.NewLocal(filepath.Join(t.TempDir(), "files"), make([]byte, 32), "http://127.0.0.1", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if served == nil {
+		served = local
+	}
+	return &importRig{
+		ring: ring, files: local,
+		jobs:   migrate.NewJobs(st, served, st, st, noWork{}, time.Now),
+		worker: migrate.NewWorker(st, served, cardVault, st, ring, noWork{}, &memstore.Audit{}, slog.New(slog.DiscardHandler), time.Now).WithBatchSize(batch),
+	}
+}
+
 type noWork struct{}
 
 func (noWork) StartJob(context.Context, string) error { return nil }
@@ -63,31 +107,9 @@ func TestImportResumedAfterACutBetweenRecordsAndEntries(t *testing.T) {
 	st := memstore.New()
 	// One entry write a batch: the second batch's is cut.
 	cut := &cutEntries{Store: st, cutAt: 2}
-	master := make([]byte, envelope.MasterKeySize)
-	for i := range master {
-		master[i] = byte(i + 7)
-	}
-	keyring, err := envelope.NewLocalKeyring(secret.New(master))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cards := vault.NewCardVault(cut, st, st, envelope.NewManager(keyring, st, envelope.Options{}), time.Now)
-	doc, err := pgpfile.GenerateKey("test import key", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := pgpfile.ParseKeyRing(doc.Reveal(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := jobfiles.NewLocal(filepath.Join(t.TempDir(), "files"), make([]byte, 32), "http://127.0.0.1", time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const batch, rows = 10, 25
-	logger := slog.New(slog.DiscardHandler)
-	jobs := migrate.NewJobs(st, files, st, st, noWork{}, time.Now)
-	worker := migrate.NewWorker(st, files, cards, st, ring, noWork{}, &memstore.Audit{}, logger, time.Now).WithBatchSize(batch)
+	rig := newImportRig(t, st, cut, nil, batch)
+	files, ring, jobs, worker := rig.files, rig.ring, rig.jobs, rig.worker
 
 	// Row 13 (second batch) repeats row 4's card and customer: a
 	// duplicate found in the index, on either run.
@@ -207,4 +229,75 @@ func readResult(t *testing.T, files *jobfiles.Local, jobID string) [][]string {
 		t.Fatal(err)
 	}
 	return lines
+}
+
+// droppingFiles serves the uploaded file, but its first read stream
+// fails after cutAfter bytes, as a bucket's connection dropped half way
+// would.
+type droppingFiles struct {
+	migrate.Files
+	cutAfter int64
+	opened   atomic.Int64
+}
+
+func (d *droppingFiles) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	rc, err := d.Files.Open(ctx, key)
+	if err != nil || d.opened.Add(1) > 1 {
+		return rc, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(io.LimitReader(rc, d.cutAfter), failingReader{}), rc}, nil
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset by peer") }
+
+// A read of the stored file that fails part way (not the file: its
+// stream) leaves the job running, to be retried, rather than failing a
+// good file as invalid_import; the next run finishes it, every row
+// vaulted once.
+func TestImportWhoseFileReadDropsIsRetriedNotFailed(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	const batch, rows = 10, 200
+	files := &droppingFiles{}
+	rig := newImportRig(t, st, st, files, batch)
+	files.Files = rig.files
+	var b strings.Builder
+	b.WriteString("number,exp_month,exp_year,customer_id,reference\n")
+	year := time.Now().Year() + 2
+	for i := range rows {
+		fmt.Fprintf(&b, "%s,%d,%d,cus_%d,ref_%d\n", luhnCard(i), 1+i%12, year, i, i)
+	}
+	file := encryptTo(t, rig.ring, b.String())
+	files.cutAfter = int64(len(file) / 2)
+	created, err := rig.jobs.ImportCards(ctx, vault.Caller{ClientID: "c", MerchantID: "m_drop", JTI: "jti-1"}, migrate.ImportSpec{Format: migrate.FormatGeneric})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobID := created.Job.ID
+	if err := rig.files.Put(ctx, migrate.UploadPrefix+jobID, bytes.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := rig.worker.Run(ctx, jobID)
+	if vaulterr.CodeOf(err) != vaulterr.Unavailable || out.Done {
+		t.Fatalf("the dropped run: %+v %v, want unavailable and not done", out, err)
+	}
+	job, err := st.Job(ctx, jobID)
+	if err != nil || job.State != migrate.Running || job.Offset == 0 || job.Offset >= rows {
+		t.Fatalf("after the dropped read: %+v %v", job, err)
+	}
+
+	out, err = rig.worker.Run(ctx, jobID)
+	if err != nil || out.State != migrate.Succeeded {
+		t.Fatalf("the next run: %+v %v", out, err)
+	}
+	job, err = st.Job(ctx, jobID)
+	if err != nil || job.Rows != rows || job.Vaulted != rows || job.Duplicates != 0 {
+		t.Fatalf("finished job: %+v %v", job, err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -168,12 +169,18 @@ func (s *Store) SaveJob(ctx context.Context, j migrate.Job) error {
 }
 
 type batchItem struct {
-	PK      string   `dynamodbav:"pk"`
-	SK      string   `dynamodbav:"sk"`
-	Tokens  []string `dynamodbav:"tokens"`
-	Results []byte   `dynamodbav:"results,omitempty"`
-	Attempt []byte   `dynamodbav:"attempt"`
-	TTL     int64    `dynamodbav:"ttl"`
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk"`
+	// TokenList is the batch's tokens, one a line: one binary attribute
+	// rather than a list of hundreds, which the table would otherwise
+	// parse and check element by element on the claim and again on the
+	// results' update. Tokens is the list an older vault wrote, still
+	// read for the batches of a job begun before the change.
+	TokenList []byte   `dynamodbav:"token_list,omitempty"`
+	Tokens    []string `dynamodbav:"tokens,omitempty"`
+	Results   []byte   `dynamodbav:"results,omitempty"`
+	Attempt   []byte   `dynamodbav:"attempt"`
+	TTL       int64    `dynamodbav:"ttl"`
 }
 
 // ClaimBatch stores the batch's tokens unless the batch exists, then
@@ -183,7 +190,7 @@ type batchItem struct {
 func (s *Store) ClaimBatch(ctx context.Context, jobID string, index int, tokens []string) (migrate.Batch, error) {
 	attempt := newAttempt()
 	item, err := attributevalue.MarshalMap(batchItem{
-		PK: jobPK(jobID), SK: batchSK(index), Tokens: tokens, Attempt: attempt,
+		PK: jobPK(jobID), SK: batchSK(index), TokenList: []byte(strings.Join(tokens, "\n")), Attempt: attempt,
 		TTL: s.now().Add(migrate.JobRetention).Unix(),
 	})
 	if err != nil {
@@ -224,7 +231,11 @@ func (s *Store) batch(ctx context.Context, jobID string, index int) (migrate.Bat
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return migrate.Batch{}, corrupt("job batch", err)
 	}
-	return migrate.Batch{Tokens: it.Tokens, Results: it.Results}, nil
+	tokens := it.Tokens
+	if len(it.TokenList) > 0 {
+		tokens = strings.Split(string(it.TokenList), "\n")
+	}
+	return migrate.Batch{Tokens: tokens, Results: it.Results}, nil
 }
 
 // SaveBatchResults records a batch's result lines on its claimed item.

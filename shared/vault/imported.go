@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/cardvault/vault/shared/card"
 	"github.com/cardvault/vault/shared/envelope"
 	"github.com/cardvault/vault/shared/secret"
@@ -58,59 +60,104 @@ const importConcurrency = 16
 // vault_card's own path (storeCard). docs/table.md says what the
 // unconditional writes give up.
 func (v *CardVault) VaultImported(ctx context.Context, merchantID string, format TokenFormat, rows []ImportedCard) ([]ImportedResult, Trace, error) {
+	p, err := v.PrepareImported(ctx, merchantID, format, rows)
+	if err != nil {
+		return nil, p.Trace(), err
+	}
+	return v.StoreImported(ctx, p)
+}
+
+// PreparedImport is a batch of imported cards checked and sealed by
+// PrepareImported, to be stored once by StoreImported.
+type PreparedImport struct {
+	merchantID string
+	format     TokenFormat
+	keys       *envelope.MerchantKeys
+	trace      Trace
+	prepared   []importedRecord
+	results    []ImportedResult
+}
+
+// Trace is the key work the preparation did (nil-safe).
+func (p *PreparedImport) Trace() Trace {
+	if p == nil {
+		return Trace{}
+	}
+	return p.trace
+}
+
+// PrepareImported is VaultImported's first half: the merchant checked,
+// its primary key fetched, every row validated, fingerprinted and sealed
+// under its token; nothing is stored. The migrate worker prepares a
+// batch while the batch before it is stored, since sealing is CPU the
+// table need not wait for.
+func (v *CardVault) PrepareImported(ctx context.Context, merchantID string, format TokenFormat, rows []ImportedCard) (*PreparedImport, error) {
 	if _, ok := ParseTokenFormat(string(format)); !ok {
-		return nil, Trace{}, vaulterr.New(vaulterr.Malformed, `token_format must be "opaque" or "card"`)
+		return nil, vaulterr.New(vaulterr.Malformed, `token_format must be "opaque" or "card"`)
 	}
 	if format == "" {
 		format = TokenFormatOpaque
 	}
 	if err := checkMerchant(ctx, v.merchants, merchantID); err != nil {
-		return nil, Trace{}, err
+		return nil, err
 	}
 	keys, usage, err := v.keys.Primary(ctx, merchantID)
 	if err != nil {
-		return nil, Trace{}, mapKeyError(err)
+		return nil, mapKeyError(err)
 	}
-	trace := Trace{KeyVersion: keys.Version()}
-	trace.usedKeys(usage)
-
-	results := make([]ImportedResult, len(rows))
-	prepared := make([]importedRecord, len(rows))
+	p := &PreparedImport{
+		merchantID: merchantID, format: format, keys: keys, trace: Trace{KeyVersion: keys.Version()},
+		prepared: make([]importedRecord, len(rows)), results: make([]ImportedResult, len(rows)),
+	}
+	p.trace.usedKeys(usage)
 	all := make([]int, len(rows))
 	for i := range all {
 		all[i] = i
 	}
 	if err := eachRow(all, func(i int) error {
 		rec, sc, err := v.prepareImported(keys, merchantID, format, rows[i])
-		prepared[i] = importedRecord{rec: rec, sc: sc, ok: err == nil}
-		results[i].Err = err
+		p.prepared[i] = importedRecord{rec: rec, sc: sc, ok: err == nil}
+		p.results[i].Err = err
 		return err
 	}); err != nil {
-		return nil, trace, err
+		return p, err
 	}
+	return p, nil
+}
 
-	var perRow []int
+// StoreImported is VaultImported's second half: the prepared rows
+// stored, the merchant's shred mark read again beside the batch's
+// duplicate lookups (so a batch prepared before a shred is not written
+// after it, at no extra round trip).
+func (v *CardVault) StoreImported(ctx context.Context, p *PreparedImport) ([]ImportedResult, Trace, error) {
+	var (
+		perRow []int
+		err    error
+	)
 	// A card-shaped token can be another card's (it has few random
 	// digits), so its record is only ever created conditionally.
-	if batch, ok := v.cards.(CardBatchStore); ok && format == TokenFormatOpaque {
-		if perRow, err = v.storeNewImported(ctx, batch, prepared, results); err != nil {
-			return nil, trace, err
+	if batch, ok := v.cards.(CardBatchStore); ok && p.format == TokenFormatOpaque {
+		if perRow, err = v.storeNewImported(ctx, batch, p.merchantID, p.prepared, p.results); err != nil {
+			return nil, p.trace, err
 		}
 	} else {
-		for i := range prepared {
-			if prepared[i].ok {
+		if err := checkMerchant(ctx, v.merchants, p.merchantID); err != nil {
+			return nil, p.trace, err
+		}
+		for i := range p.prepared {
+			if p.prepared[i].ok {
 				perRow = append(perRow, i)
 			}
 		}
 	}
 	if err := eachRow(perRow, func(i int) error {
-		view, _, err := v.storeCard(ctx, keys, prepared[i].rec, prepared[i].sc, format)
-		results[i] = ImportedResult{View: view, Err: err}
+		view, _, err := v.storeCard(ctx, p.keys, p.prepared[i].rec, p.prepared[i].sc, p.format)
+		p.results[i] = ImportedResult{View: view, Err: err}
 		return err
 	}); err != nil {
-		return nil, trace, err
+		return nil, p.trace, err
 	}
-	return results, trace, nil
+	return p.results, p.trace, nil
 }
 
 // importedRecord is a row checked and sealed, ready to store (ok false:
@@ -164,19 +211,18 @@ func rowFailsBatch(err error) bool {
 
 // storeNewImported stores the prepared rows that are new cards with batch
 // writes. Their index entries are read (strongly consistent, up to 100 a
-// round trip), and the rows found in none are written unconditionally:
-// every record first (25 a round trip), then, once all of them are in,
-// every entry. So a concurrent vault_card that finds one of these entries
-// always finds its record, and never writes one under the import's token
-// that the import would then overwrite; and a run cut off between the two
-// writes leaves only records under tokens that the job's checkpoint holds
-// and no answer has named yet, which the batch's next run writes again
-// under the same tokens. It fills the results of the rows it stored and
+// round trip, beside the merchant's shred mark), and the rows found in none are written unconditionally,
+// each row's record before its entry (putImportedChunks). So a concurrent
+// vault_card that finds one of these entries always finds its record, and never writes one under the import's token
+// that the import would then overwrite; and a run cut off part way
+// leaves records (some with their entries) under tokens that the job's
+// checkpoint holds and no answer has named yet, which the batch's next
+// run finds as its own or writes again under the same tokens. It fills the results of the rows it stored and
 // returns the rows left for the per-row path: those whose card an entry
 // names (a duplicate, or a row this batch's earlier run stored), a card
 // repeated within rows, and every row it would have written if the store
 // refused the batch as a request.
-func (v *CardVault) storeNewImported(ctx context.Context, batch CardBatchStore, prepared []importedRecord, results []ImportedResult) ([]int, error) {
+func (v *CardVault) storeNewImported(ctx context.Context, batch CardBatchStore, merchantID string, prepared []importedRecord, results []ImportedResult) ([]int, error) {
 	var (
 		perRow, fresh []int
 		keys          []CardIndexKey
@@ -198,12 +244,20 @@ func (v *CardVault) storeNewImported(ctx context.Context, batch CardBatchStore, 
 		fresh = append(fresh, i)
 		keys = append(keys, key)
 	}
-	if len(fresh) == 0 {
-		return perRow, nil
-	}
-	indexed, err := batch.CardIndexes(ctx, keys)
+	var indexed []string
+	err := CheckMerchantWith(ctx, v.merchants, merchantID, func() error {
+		if len(fresh) == 0 {
+			return nil
+		}
+		var err error
+		indexed, err = batch.CardIndexes(ctx, keys)
+		return err
+	})
 	if err != nil {
 		return nil, err
+	}
+	if len(fresh) == 0 {
+		return perRow, nil
 	}
 	var (
 		recs    []CardRecord
@@ -223,10 +277,7 @@ func (v *CardVault) storeNewImported(ctx context.Context, batch CardBatchStore, 
 	if len(written) == 0 {
 		return perRow, nil
 	}
-	err = batch.PutCards(ctx, recs)
-	if err == nil {
-		err = batch.PutCardIndexes(ctx, entries)
-	}
+	err = putImportedChunks(ctx, batch, recs, entries)
 	if errors.Is(err, ErrBatchRefused) {
 		// Written or not, each of these rows is stored right by the
 		// per-row path: a record this run wrote holds the very
@@ -240,6 +291,35 @@ func (v *CardVault) storeNewImported(ctx context.Context, batch CardBatchStore, 
 		results[i] = ImportedResult{View: viewOf(prepared[i].rec, false)}
 	}
 	return perRow, nil
+}
+
+// Imported cards are written a chunk at a time, each chunk its records
+// and then their entries (one BatchWriteItem's worth of each), and
+// importChains chunks at once: a chunk's entries follow its own records
+// without waiting for the other chunks', so the table always has writes
+// to work on rather than idling at a barrier between all the records and
+// all the entries.
+const (
+	importChunk  = 25
+	importChains = 4
+)
+
+// putImportedChunks writes recs and their entries (entries[i] names
+// recs[i]) chunk by chunk, every entry after its own record, and returns
+// the first error.
+func putImportedChunks(ctx context.Context, batch CardBatchStore, recs []CardRecord, entries []CardIndexEntry) error {
+	var g errgroup.Group
+	g.SetLimit(importChains)
+	for lo := 0; lo < len(recs); lo += importChunk {
+		hi := min(lo+importChunk, len(recs))
+		g.Go(func() error {
+			if err := batch.PutCards(ctx, recs[lo:hi]); err != nil {
+				return err
+			}
+			return batch.PutCardIndexes(ctx, entries[lo:hi])
+		})
+	}
+	return g.Wait()
 }
 
 // prepareImported checks a row as vault_card checks its card and seals

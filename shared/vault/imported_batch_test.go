@@ -155,7 +155,7 @@ func TestImportedNewCardsAreBatchWritten(t *testing.T) {
 	repeat := importedCard(f, rows[3].CustomerID, rows[3].Card.Number.Reveal(), vault.TokenFormatOpaque)
 	all := append(append([]vault.ImportedCard{}, rows...), old, invalid, repeat)
 	bs.claims, bs.creates = 0, 0
-	// Records first: no entry is written before every record is in.
+	// A record before its entry: no entry is written before its record.
 	bs.onPutEntries = func(entries []vault.CardIndexEntry) error {
 		for _, e := range entries {
 			if _, err := f.store.Card(ctx, e.Token); err != nil {
@@ -239,6 +239,32 @@ func TestImportResumedBetweenRecordsAndEntriesVaultsEachRowOnce(t *testing.T) {
 	}
 }
 
+// Rows are written a chunk at a time, several chunks at once: one chunk's
+// entries failing leaves the others' rows as they got, and the batch's
+// next run vaults every row exactly once under its own token.
+func TestImportCutInOneChunkVaultsEachRowOnceOnTheNextRun(t *testing.T) {
+	f := newFixture(t)
+	bs := newBatchStore(f)
+	f.rebuild(bs)
+	rows := importRows(f, 90) // four chunks of at most 25
+	var cut sync.Once
+	bs.onPutEntries = func(entries []vault.CardIndexEntry) error {
+		err := error(nil)
+		if entries[0].Token == rows[25].Token { // the second chunk
+			cut.Do(func() { err = vaulterr.Wrap(vaulterr.Unavailable, "storage unavailable", errStorage) })
+		}
+		return err
+	}
+	if _, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows); vaulterr.CodeOf(err) != vaulterr.Unavailable {
+		t.Fatalf("the cut run: %v, want unavailable", err)
+	}
+	res, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkImported(f, "m_imp", rows, res, 0)
+}
+
 // A batch the store refuses as a request (without saying which item) is
 // written row by row instead, each row through vault_card's path.
 func TestImportedBatchRefusedIsWrittenRowByRow(t *testing.T) {
@@ -296,5 +322,35 @@ func TestImportRacingVaultCardLeavesTwoLiveTokens(t *testing.T) {
 	}
 	if tok, err := f.store.CardIndex(ctx, vault.CardIndexKey{MerchantID: "m_imp", CustomerID: rows[0].CustomerID, Fingerprint: racer.Fingerprint}); err != nil || tok != rows[0].Token {
 		t.Fatalf("the index names %q, %v; want the import's %q", tok, err, rows[0].Token)
+	}
+}
+
+// A batch prepared (sealed) before its merchant is shredded is not
+// written after it: the store step reads the shred mark again, beside
+// the batch's duplicate lookups, and stores nothing. So on either path.
+func TestImportPreparedBeforeAShredIsNotStored(t *testing.T) {
+	for _, format := range []vault.TokenFormat{vault.TokenFormatOpaque, vault.TokenFormatCard} {
+		t.Run(string(format), func(t *testing.T) {
+			f := newFixture(t)
+			bs := newBatchStore(f)
+			f.rebuild(bs)
+			rows := []vault.ImportedCard{importedCard(f, "cus_1", visa, format), importedCard(f, "cus_2", mastercard, format)}
+			p, err := f.cards.PrepareImported(ctx, "m_imp", format, rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.keyLife.ShredMerchant(ctx, f.caller("m_imp")); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = f.cards.StoreImported(ctx, p)
+			wantCode(t, err, vaulterr.NotFound)
+			if got := bs.counts(); got != "claims 0, creates 0, batch reads 0, cards 0, entries 0" && got != fmt.Sprintf("claims 0, creates 0, batch reads %d, cards 0, entries 0", len(rows)) {
+				t.Fatalf("store calls after the shred: %s", got)
+			}
+			recs, _, err := f.store.RecordsOf(ctx, "m_imp", "", 100)
+			if err != nil || len(recs) != 0 {
+				t.Fatalf("%d records stored for a shredded merchant: %v", len(recs), err)
+			}
+		})
 	}
 }
