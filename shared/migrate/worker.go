@@ -245,12 +245,13 @@ func (w *Worker) runImport(ctx context.Context, job *Job) error {
 	fixed := *job // the fields a batch reads, while a checkpoint writes the job
 	batches := w.readAhead(ctx, &fixed, rows, l)
 	defer batches.stop()
-	// Batch k+1 is vaulted while batch k's checkpoint (its results, then
-	// the job) is written, and claimed ahead of that: the checkpoints
-	// follow one another in order, and a batch's duplicate lookups still
-	// follow the previous batch's writes, so overlapping them changes
-	// nothing a crash or a concurrent run could see (a claim is only the
-	// batch's tokens, the same on every run), but keeps the table busy.
+	// Batch k+1 is stored while batch k's checkpoint (its results, then
+	// the job) is written, and claimed and sealed ahead of that: the
+	// checkpoints follow one another in order, and a batch's duplicate
+	// lookups still follow the previous batch's writes, so overlapping
+	// them changes nothing a crash or a concurrent run could see (a claim
+	// is only the batch's tokens, the same on every run), but keeps the
+	// table busy.
 	var (
 		inFlight *checkpoint
 		offset   = job.Offset
