@@ -305,18 +305,17 @@ type readAhead struct {
 	exit chan struct{}
 }
 
-// readResult is a batch read from the file (err: the file is broken)
-// and claimed (claimErr: the claim failed).
+// readResult is a batch read from the file (err: the file is broken),
+// claimed, and its rows checked and sealed under the claimed tokens
+// unless its results are recorded (batchErr: the claim or the sealing
+// failed).
 type readResult struct {
 	rows     []row
 	eof      bool
 	err      error
 	claimed  Batch
-	claimErr error
-	// prepared: the batch's rows checked and sealed under its claimed
-	// tokens, unless its results are recorded (or prepErr).
 	prepared []preparedWave
-	prepErr  error
+	batchErr error
 }
 
 func (w *Worker) readAhead(ctx context.Context, job *Job, r *csv.Reader, l layout) *readAhead {
@@ -327,9 +326,9 @@ func (w *Worker) readAhead(ctx context.Context, job *Job, r *csv.Reader, l layou
 			var next readResult
 			next.rows, next.eof, next.err = readBatch(r, l, w.batchSize)
 			if next.err == nil && len(next.rows) > 0 {
-				next.claimed, next.claimErr = w.claimBatch(ctx, job, index, next.rows)
-				if next.claimErr == nil && next.claimed.Results == nil && len(next.claimed.Tokens) == len(next.rows) {
-					next.prepared, next.prepErr = w.prepareBatch(ctx, job, next.rows, next.claimed.Tokens)
+				next.claimed, next.batchErr = w.claimBatch(ctx, job, index, next.rows)
+				if next.batchErr == nil && next.claimed.Results == nil {
+					next.prepared, next.batchErr = w.prepareBatch(ctx, job, next.rows, next.claimed.Tokens)
 				}
 			}
 			select {
@@ -337,7 +336,7 @@ func (w *Worker) readAhead(ctx context.Context, job *Job, r *csv.Reader, l layou
 			case <-ra.done:
 				return
 			}
-			if next.eof || next.err != nil || next.claimErr != nil || next.prepErr != nil {
+			if next.eof || next.err != nil || next.batchErr != nil {
 				return
 			}
 		}
@@ -359,7 +358,11 @@ func (w *Worker) claimBatch(ctx context.Context, job *Job, index int, batch []ro
 		}
 		tokens[i] = t
 	}
-	return w.jobs.ClaimBatch(ctx, job.ID, index, tokens)
+	stored, err := w.jobs.ClaimBatch(ctx, job.ID, index, tokens)
+	if err == nil && len(stored.Tokens) != len(batch) {
+		err = vaulterr.New(vaulterr.InvalidImport, "the file changed since the job began")
+	}
+	return stored, err
 }
 
 // stop ends the reading and waits for it, so the file can be closed.
@@ -493,16 +496,10 @@ func parseRow(rec []string, l layout) row {
 // importBatch stores one claimed and prepared batch of the rows from
 // offset on, unless its results are already recorded.
 func (w *Worker) importBatch(ctx context.Context, offset int, next readResult) (doneBatch, error) {
-	if next.claimErr != nil {
-		return doneBatch{}, next.claimErr
-	}
-	if next.prepErr != nil {
-		return doneBatch{}, next.prepErr
+	if next.batchErr != nil {
+		return doneBatch{}, next.batchErr
 	}
 	stored := next.claimed
-	if len(stored.Tokens) != len(next.rows) {
-		return doneBatch{}, vaulterr.New(vaulterr.InvalidImport, "the file changed since the job began")
-	}
 	done := doneBatch{index: offset / w.batchSize, rows: len(next.rows), results: stored.Results, recorded: stored.Results != nil}
 	if !done.recorded {
 		var err error
@@ -604,7 +601,7 @@ func (w *Worker) prepareBatch(ctx context.Context, job *Job, batch []row, tokens
 func (w *Worker) vaultBatch(ctx context.Context, offset int, batch []row, tokens []string, prepared []preparedWave) ([]byte, error) {
 	vaulted := make([]*vault.ImportedResult, len(batch))
 	for _, wave := range prepared {
-		res, _, err := w.cards.StoreImported(ctx, wave.prepared)
+		res, err := w.cards.StoreImported(ctx, wave.prepared)
 		if err != nil {
 			return nil, err
 		}

@@ -40,55 +40,25 @@ type ImportedResult struct {
 // the CPU, bound an import.
 const importConcurrency = 16
 
-// VaultImported vaults a batch of one merchant's imported cards with
-// vault_card's checks, fingerprint, sealing (AAD) and duplicate detection
-// per merchant and customer. The merchant is checked and its primary key
-// fetched once per batch; a row's refusal (invalid card, customer id) is
-// its own result and does not stop the others. The error is for the batch
-// as a whole (merchant shredded, keys or store unavailable): then no
-// result is to be trusted and the batch is run again. format is the job's
-// token_format: each row's Token must be of it (ImportToken draws one),
-// and a card-shaped token that turns out to be another record's is
-// redrawn as vault_card redraws it.
-//
-// rows should not repeat a card for a customer (the migrate worker puts
-// repeats in later calls): a repeat is still vaulted right, as a
-// duplicate, but only after the other rows. When the store can write in
-// batches (CardBatchStore), rows under opaque tokens whose card no entry
-// of the duplicate index names are stored without vault_card's
-// conditional writes (storeNewImported); every other row goes through
-// vault_card's own path (storeCard). docs/table.md says what the
-// unconditional writes give up.
-func (v *CardVault) VaultImported(ctx context.Context, merchantID string, format TokenFormat, rows []ImportedCard) ([]ImportedResult, Trace, error) {
-	p, err := v.PrepareImported(ctx, merchantID, format, rows)
-	if err != nil {
-		return nil, p.Trace(), err
-	}
-	return v.StoreImported(ctx, p)
-}
-
 // PreparedImport is a batch of imported cards checked and sealed by
 // PrepareImported, to be stored once by StoreImported.
 type PreparedImport struct {
 	merchantID string
 	format     TokenFormat
 	keys       *envelope.MerchantKeys
-	trace      Trace
 	prepared   []importedRecord
 	results    []ImportedResult
 }
 
-// Trace is the key work the preparation did (nil-safe).
-func (p *PreparedImport) Trace() Trace {
-	if p == nil {
-		return Trace{}
-	}
-	return p.trace
-}
-
-// PrepareImported is VaultImported's first half: the merchant checked,
-// its primary key fetched, every row validated, fingerprinted and sealed
-// under its token; nothing is stored. The migrate worker prepares a
+// PrepareImported is the first half of vaulting a batch of one merchant's
+// imported cards with vault_card's checks, fingerprint, sealing (AAD) and
+// duplicate detection per merchant and customer: the merchant checked,
+// its primary key fetched once for the batch, every row validated,
+// fingerprinted and sealed under its token; nothing is stored. A row's
+// refusal (invalid card, customer id) is its own result and does not stop
+// the others. The error is for the batch as a whole (merchant shredded,
+// keys unavailable). format is the job's token_format: each row's Token
+// must be of it (ImportToken draws one). The migrate worker prepares a
 // batch while the batch before it is stored, since sealing is CPU the
 // table need not wait for.
 func (v *CardVault) PrepareImported(ctx context.Context, merchantID string, format TokenFormat, rows []ImportedCard) (*PreparedImport, error) {
@@ -101,15 +71,14 @@ func (v *CardVault) PrepareImported(ctx context.Context, merchantID string, form
 	if err := checkMerchant(ctx, v.merchants, merchantID); err != nil {
 		return nil, err
 	}
-	keys, usage, err := v.keys.Primary(ctx, merchantID)
+	keys, _, err := v.keys.Primary(ctx, merchantID)
 	if err != nil {
 		return nil, mapKeyError(err)
 	}
 	p := &PreparedImport{
-		merchantID: merchantID, format: format, keys: keys, trace: Trace{KeyVersion: keys.Version()},
+		merchantID: merchantID, format: format, keys: keys,
 		prepared: make([]importedRecord, len(rows)), results: make([]ImportedResult, len(rows)),
 	}
-	p.trace.usedKeys(usage)
 	all := make([]int, len(rows))
 	for i := range all {
 		all[i] = i
@@ -120,16 +89,29 @@ func (v *CardVault) PrepareImported(ctx context.Context, merchantID string, form
 		p.results[i].Err = err
 		return err
 	}); err != nil {
-		return p, err
+		return nil, err
 	}
 	return p, nil
 }
 
-// StoreImported is VaultImported's second half: the prepared rows
-// stored, the merchant's shred mark read again beside the batch's
-// duplicate lookups (so a batch prepared before a shred is not written
-// after it, at no extra round trip).
-func (v *CardVault) StoreImported(ctx context.Context, p *PreparedImport) ([]ImportedResult, Trace, error) {
+// StoreImported is the second half: the prepared rows stored, and their
+// results, one a row, answered as vault_card would answer (a card-shaped
+// token that turns out to be another record's is redrawn as vault_card
+// redraws it). The merchant's shred mark is read again beside the batch's
+// duplicate lookups, so a batch prepared before a shred is not written
+// after it, at no extra round trip. The error is for the batch as a whole
+// (merchant shredded, store unavailable): then no result is to be trusted
+// and the batch is run again.
+//
+// The rows should not repeat a card for a customer (the migrate worker
+// puts repeats in later calls): a repeat is still vaulted
+// right, as a duplicate, but only after the other rows. When the store
+// can write in batches (CardBatchStore), rows under opaque tokens whose
+// card no entry of the duplicate index names are stored without
+// vault_card's conditional writes (storeNewImported); every other row goes
+// through vault_card's own path (storeCard). docs/table.md says what the
+// unconditional writes give up.
+func (v *CardVault) StoreImported(ctx context.Context, p *PreparedImport) ([]ImportedResult, error) {
 	var (
 		perRow []int
 		err    error
@@ -138,11 +120,11 @@ func (v *CardVault) StoreImported(ctx context.Context, p *PreparedImport) ([]Imp
 	// digits), so its record is only ever created conditionally.
 	if batch, ok := v.cards.(CardBatchStore); ok && p.format == TokenFormatOpaque {
 		if perRow, err = v.storeNewImported(ctx, batch, p.merchantID, p.prepared, p.results); err != nil {
-			return nil, p.trace, err
+			return nil, err
 		}
 	} else {
 		if err := checkMerchant(ctx, v.merchants, p.merchantID); err != nil {
-			return nil, p.trace, err
+			return nil, err
 		}
 		for i := range p.prepared {
 			if p.prepared[i].ok {
@@ -155,9 +137,9 @@ func (v *CardVault) StoreImported(ctx context.Context, p *PreparedImport) ([]Imp
 		p.results[i] = ImportedResult{View: view, Err: err}
 		return err
 	}); err != nil {
-		return nil, p.trace, err
+		return nil, err
 	}
-	return p.results, p.trace, nil
+	return p.results, nil
 }
 
 // importedRecord is a row checked and sealed, ready to store (ok false:
@@ -211,17 +193,19 @@ func rowFailsBatch(err error) bool {
 
 // storeNewImported stores the prepared rows that are new cards with batch
 // writes. Their index entries are read (strongly consistent, up to 100 a
-// round trip, beside the merchant's shred mark), and the rows found in none are written unconditionally,
-// each row's record before its entry (putImportedChunks). So a concurrent
-// vault_card that finds one of these entries always finds its record, and never writes one under the import's token
-// that the import would then overwrite; and a run cut off part way
-// leaves records (some with their entries) under tokens that the job's
-// checkpoint holds and no answer has named yet, which the batch's next
-// run finds as its own or writes again under the same tokens. It fills the results of the rows it stored and
-// returns the rows left for the per-row path: those whose card an entry
-// names (a duplicate, or a row this batch's earlier run stored), a card
-// repeated within rows, and every row it would have written if the store
-// refused the batch as a request.
+// round trip, beside the merchant's shred mark), and the rows found in
+// none are written unconditionally, each row's record before its entry
+// (putImportedChunks). So a concurrent vault_card that finds one of these
+// entries always finds its record, and never writes one under the
+// import's token that the import would then overwrite; and a run cut off
+// part way leaves records (some with their entries) under tokens that the
+// job's checkpoint holds and no answer has named yet, which the batch's
+// next run finds as its own or writes again under the same tokens. It
+// fills the results of the rows it stored and returns the rows left for
+// the per-row path: those whose card an entry names (a duplicate, or a
+// row this batch's earlier run stored), a card repeated within rows, and
+// every row it would have written if the store refused the batch as a
+// request.
 func (v *CardVault) storeNewImported(ctx context.Context, batch CardBatchStore, merchantID string, prepared []importedRecord, results []ImportedResult) ([]int, error) {
 	var (
 		perRow, fresh []int
@@ -245,19 +229,14 @@ func (v *CardVault) storeNewImported(ctx context.Context, batch CardBatchStore, 
 		keys = append(keys, key)
 	}
 	var indexed []string
-	err := CheckMerchantWith(ctx, v.merchants, merchantID, func() error {
-		if len(fresh) == 0 {
-			return nil
+	err := CheckMerchantWith(ctx, v.merchants, merchantID, func() (err error) {
+		if len(fresh) > 0 {
+			indexed, err = batch.CardIndexes(ctx, keys)
 		}
-		var err error
-		indexed, err = batch.CardIndexes(ctx, keys)
 		return err
 	})
 	if err != nil {
 		return nil, err
-	}
-	if len(fresh) == 0 {
-		return perRow, nil
 	}
 	var (
 		recs    []CardRecord

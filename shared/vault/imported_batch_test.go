@@ -165,7 +165,7 @@ func TestImportedNewCardsAreBatchWritten(t *testing.T) {
 		return nil
 	}
 
-	res, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, all)
+	res, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, all)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestImportedCardShapedTokensAreNeverBatchWritten(t *testing.T) {
 		importedCard(f, "cus_1", visa, vault.TokenFormatCard),
 		importedCard(f, "cus_2", mastercard, vault.TokenFormatCard),
 	}
-	res, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatCard, rows)
+	res, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatCard, rows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,13 +224,13 @@ func TestImportResumedBetweenRecordsAndEntriesVaultsEachRowOnce(t *testing.T) {
 				}
 				return vaulterr.Wrap(vaulterr.Unavailable, "storage unavailable", errStorage)
 			}
-			if _, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows); vaulterr.CodeOf(err) != vaulterr.Unavailable {
+			if _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows); vaulterr.CodeOf(err) != vaulterr.Unavailable {
 				t.Fatalf("the cut run: %v, want unavailable", err)
 			}
 			if n := len(f.exported("m_imp")); n != len(rows) {
 				t.Fatalf("%d records after the cut, want %d", n, len(rows))
 			}
-			res, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows)
+			res, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,10 +255,10 @@ func TestImportCutInOneChunkVaultsEachRowOnceOnTheNextRun(t *testing.T) {
 		}
 		return err
 	}
-	if _, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows); vaulterr.CodeOf(err) != vaulterr.Unavailable {
+	if _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows); vaulterr.CodeOf(err) != vaulterr.Unavailable {
 		t.Fatalf("the cut run: %v, want unavailable", err)
 	}
-	res, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows)
+	res, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestImportedBatchRefusedIsWrittenRowByRow(t *testing.T) {
 			f.rebuild(bs)
 			refuse(bs)
 			rows := importRows(f, 5)
-			res, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows)
+			res, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -312,7 +312,7 @@ func TestImportRacingVaultCardLeavesTwoLiveTokens(t *testing.T) {
 	rows := importRows(f, 1)
 	var racer vault.CardView
 	bs.afterRead = once(func() { racer = f.vault("m_imp", rows[0].CustomerID, rows[0].Card.Number.Reveal()) })
-	res, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows)
+	res, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatOpaque, rows)
 	if err != nil || res[0].Err != nil || res[0].View.Token != rows[0].Token || racer.Token == "" || racer.Token == rows[0].Token {
 		t.Fatalf("import %+v %v; vault_card %+v", res, err, racer)
 	}
@@ -342,7 +342,7 @@ func TestImportPreparedBeforeAShredIsNotStored(t *testing.T) {
 			if _, err := f.keyLife.ShredMerchant(ctx, f.caller("m_imp")); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = f.cards.StoreImported(ctx, p)
+			_, err = f.cards.StoreImported(ctx, p)
 			wantCode(t, err, vaulterr.NotFound)
 			if got := bs.counts(); got != "claims 0, creates 0, batch reads 0, cards 0, entries 0" && got != fmt.Sprintf("claims 0, creates 0, batch reads %d, cards 0, entries 0", len(rows)) {
 				t.Fatalf("store calls after the shred: %s", got)

@@ -42,7 +42,7 @@ func TestImportedCardsTakeCardShapedTokensAndRedrawOnCollision(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := importedCard(f, "cus_2", mastercard, vault.TokenFormatCard)
-	res, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatCard, []vault.ImportedCard{row, fresh})
+	res, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatCard, []vault.ImportedCard{row, fresh})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,16 +58,16 @@ func TestImportedCardsTakeCardShapedTokensAndRedrawOnCollision(t *testing.T) {
 		t.Fatalf("a row without collision got %q, not its drawn %q", res[1].View.Token, fresh.Token)
 	}
 	// The same row again is the card it vaulted: a duplicate, same token.
-	again, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatCard, []vault.ImportedCard{importedCard(f, "cus_2", mastercard, vault.TokenFormatCard)})
+	again, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatCard, []vault.ImportedCard{importedCard(f, "cus_2", mastercard, vault.TokenFormatCard)})
 	if err != nil || again[0].Err != nil || !again[0].View.Duplicate || again[0].View.Token != fresh.Token {
 		t.Fatalf("repeat: %+v %v", again, err)
 	}
 	// An opaque token in a card-format job is a bug of the caller.
 	wrong := importedCard(f, "cus_3", "378282246310005", vault.TokenFormatOpaque)
-	if out, _, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatCard, []vault.ImportedCard{wrong}); vaulterr.CodeOf(err) != vaulterr.Internal {
+	if out, err := f.cards.VaultImported(ctx, "m_imp", vault.TokenFormatCard, []vault.ImportedCard{wrong}); vaulterr.CodeOf(err) != vaulterr.Internal {
 		t.Fatalf("a token of another format was accepted: %+v %v", out, err)
 	}
-	if _, _, err := f.cards.VaultImported(ctx, "m_imp", "short", nil); vaulterr.CodeOf(err) != vaulterr.Malformed {
+	if _, err := f.cards.VaultImported(ctx, "m_imp", "short", nil); vaulterr.CodeOf(err) != vaulterr.Malformed {
 		t.Fatalf("unknown token format: %v", err)
 	}
 }
