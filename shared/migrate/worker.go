@@ -256,37 +256,41 @@ func (w *Worker) runImport(ctx context.Context, job *Job) error {
 		inFlight *checkpoint
 		offset   = job.Offset
 	)
-	settle := func(err error) error {
+	// settle waits for the checkpoint in flight and adds its failure to
+	// err's; it tells whether the run goes on and, if it stops, what the
+	// run returns (nil when the job has been failed and ended).
+	settle := func(err error) (goOn bool, _ error) {
 		if ckErr := inFlight.wait(); ckErr != nil && err == nil {
 			err = ckErr
 		}
 		inFlight = nil
 		if err == nil {
-			return nil
+			return true, nil
 		}
-		return w.failOrRetry(ctx, job, err)
+		return false, w.failOrRetry(ctx, job, err)
 	}
 	for {
 		if ctx.Err() != nil {
-			if err := settle(nil); err != nil {
+			if goOn, err := settle(nil); !goOn {
 				return err
 			}
 			return errHandedOn
 		}
 		next := <-batches.out
 		if next.err != nil {
-			return settle(src.blame(next.err))
+			_, err := settle(src.blame(next.err))
+			return err
 		}
 		if len(next.rows) > 0 {
 			done, err := w.importBatch(ctx, offset, next)
-			if err := settle(err); err != nil {
+			if goOn, err := settle(err); !goOn {
 				return err
 			}
 			inFlight = w.startCheckpoint(ctx, job, done)
 			offset += len(next.rows)
 		}
 		if next.eof {
-			if err := settle(nil); err != nil {
+			if goOn, err := settle(nil); !goOn {
 				return err
 			}
 			return w.completeImport(ctx, job)

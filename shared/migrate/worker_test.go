@@ -301,3 +301,49 @@ func TestImportWhoseFileReadDropsIsRetriedNotFailed(t *testing.T) {
 		t.Fatalf("finished job: %+v %v", job, err)
 	}
 }
+
+// A resumed import whose file no longer fits the batches its first run
+// claimed (here the upload was replaced by a shorter file) fails with
+// invalid_import rather than vault rows under another row's token.
+func TestImportResumedOnAChangedFileFails(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	// The second batch's entries are cut: its tokens are claimed.
+	cut := &cutEntries{Store: st, cutAt: 2}
+	const batch = 10
+	rig := newImportRig(t, st, cut, nil, batch)
+	file := func(rows int) []byte {
+		var b strings.Builder
+		b.WriteString("number,exp_month,exp_year,customer_id,reference\n")
+		for i := range rows {
+			fmt.Fprintf(&b, "%s,%d,%d,cus_%d,ref_%d\n", luhnCard(i), 1+i%12, time.Now().Year()+2, i, i)
+		}
+		return encryptTo(t, rig.ring, b.String())
+	}
+	created, err := rig.jobs.ImportCards(ctx, vault.Caller{ClientID: "c", MerchantID: "m_changed", JTI: "jti-1"}, migrate.ImportSpec{Format: migrate.FormatGeneric})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobID := created.Job.ID
+	if err := rig.files.Put(ctx, migrate.UploadPrefix+jobID, bytes.NewReader(file(25))); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := rig.worker.Run(ctx, jobID); err == nil || out.Done {
+		t.Fatalf("the cut run: %+v %v", out, err)
+	}
+	if claimed, err := st.ClaimBatch(ctx, jobID, 1, nil); err != nil || len(claimed.Tokens) != batch {
+		t.Fatalf("the second batch's claim: %v %v", claimed.Tokens, err)
+	}
+
+	if err := rig.files.Put(ctx, migrate.UploadPrefix+jobID, bytes.NewReader(file(15))); err != nil {
+		t.Fatal(err)
+	}
+	out, err := rig.worker.Run(ctx, jobID)
+	if err != nil || out.State != migrate.Failed {
+		t.Fatalf("the run on the changed file: %+v %v", out, err)
+	}
+	job, err := st.Job(ctx, jobID)
+	if err != nil || job.Error == nil || job.Error.Code != string(vaulterr.InvalidImport) || job.Offset != batch {
+		t.Fatalf("job after the changed file: %+v %v", job, err)
+	}
+}
